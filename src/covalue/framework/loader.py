@@ -1,0 +1,119 @@
+"""Load and validate codebook YAML files.
+
+Errors name the file, the line and the field path (``vcd.yaml:42: dimensions[1].codes[0].name:
+Field required``) because codebook authors edit YAML by hand and need to find the mistake fast.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from covalue.errors import CodebookError
+from covalue.framework.codebook import Codebook
+from covalue.framework.schema import CodebookSpec
+
+BUNDLED_PACKAGE = "covalue.framework.codebooks"
+
+
+def bundled_codebook_ids() -> list[str]:
+    """Ids of the codebooks shipped inside the package, sorted."""
+    folder = resources.files(BUNDLED_PACKAGE)
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load_codebook(name_or_path: str | Path) -> Codebook:
+    """Load a bundled codebook by id (``vcd``) or any codebook YAML file by path."""
+    text, label = _read_source(name_or_path)
+    return parse_codebook(text, label)
+
+
+def parse_codebook(text: str, label: str = "<codebook>") -> Codebook:
+    """Parse and validate codebook YAML text; ``label`` names the file in errors."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CodebookError([_format(label, line, None, f"invalid YAML: {problem}")]) from exc
+    if not isinstance(data, dict):
+        raise CodebookError([_format(label, 1, None, "a codebook must be a YAML mapping")])
+    lines = _line_index(root)
+    try:
+        spec = CodebookSpec.model_validate(data)
+    except ValidationError as exc:
+        raise CodebookError(_describe(exc, label, lines)) from exc
+    return Codebook(spec, source_text=text)
+
+
+def _read_source(name_or_path: str | Path) -> tuple[str, str]:
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        if not path.is_file():
+            raise CodebookError([f"{path}: no such codebook file"])
+        try:
+            return path.read_text(encoding="utf-8"), str(path)
+        except UnicodeDecodeError as exc:
+            raise CodebookError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
+    name = str(name_or_path)
+    if name not in bundled_codebook_ids():
+        known = ", ".join(bundled_codebook_ids())
+        raise CodebookError([f"unknown codebook {name!r}: bundled ones are {known}, or give a YAML path"])
+    text = resources.files(BUNDLED_PACKAGE).joinpath(f"{name}.yaml").read_text(encoding="utf-8")
+    return text, f"{name}.yaml"
+
+
+def _line_index(node: yaml.Node | None) -> dict[tuple[Any, ...], int]:
+    """Map each path in the YAML tree (keys and list indices) to its 1-based line."""
+    index: dict[tuple[Any, ...], int] = {}
+
+    def visit(current: yaml.Node, path: tuple[Any, ...]) -> None:
+        index[path] = current.start_mark.line + 1
+        if isinstance(current, yaml.MappingNode):
+            for key_node, value_node in current.value:
+                key = key_node.value
+                index[(*path, key)] = key_node.start_mark.line + 1
+                visit(value_node, (*path, key))
+        elif isinstance(current, yaml.SequenceNode):
+            for position, item in enumerate(current.value):
+                visit(item, (*path, position))
+
+    if node is not None:
+        visit(node, ())
+    return index
+
+
+def _describe(exc: ValidationError, label: str, lines: dict[tuple[Any, ...], int]) -> list[str]:
+    messages = []
+    for error in exc.errors():
+        path = tuple(error["loc"])
+        line = _nearest_line(path, lines)
+        message = error["msg"].removeprefix("Value error, ")
+        messages.append(_format(label, line, _dotted(path), message))
+    return messages
+
+
+def _nearest_line(path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
+    """The line of the deepest existing ancestor: a missing field is reported at its parent."""
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in lines:
+            return lines[path[:cut]]
+    return None
+
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _format(label: str, line: int | None, field: str | None, message: str) -> str:
+    where = f"{label}:{line}" if line is not None else label
+    return f"{where}: {field}: {message}" if field else f"{where}: {message}"
