@@ -97,7 +97,9 @@ class Codebook:
         try:
             return codes[code_id]
         except KeyError:
-            raise KeyError(f"dimension {dimension_id!r} of codebook {self.key} has no code {code_id!r}") from None
+            raise KeyError(
+                f"dimension {dimension_id!r} of codebook {self.key} has no code {code_id!r}"
+            ) from None
 
     def has_code(self, dimension_id: str, code_id: str) -> bool:
         return code_id in self._codes.get(dimension_id, {})

@@ -7,6 +7,7 @@ transaction, so a failure rolls everything back and the database is never half-w
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -24,8 +25,8 @@ from covalue.model.incident import Coder, Coding, Incident, Span
 from covalue.store import database
 from covalue.store.tables import (
     CodebookRow,
-    CoderRow,
     CodeRow,
+    CoderRow,
     CodingRow,
     ImportRow,
     IncidentRow,
@@ -34,13 +35,15 @@ from covalue.store.tables import (
     utcnow,
 )
 
-#: Namespace for GUIDs derived from a project's GUID: the same project and id give the same GUID.
-_GUID_NAMESPACE = uuid.UUID("6f0e3c2a-9a51-4b0c-8f5e-6b1a2f4d7c10")
-
 
 def derived_guid(project_guid: str, kind: str, key: str) -> str:
     """A stable GUID for an object of ``kind`` identified by ``key`` inside a project."""
-    return str(uuid.uuid5(uuid.UUID(project_guid), f"{kind}:{key}"))
+    return str(uuid.uuid5(_namespace(project_guid), f"{kind}:{key}"))
+
+
+@functools.lru_cache(maxsize=64)
+def _namespace(project_guid: str) -> uuid.UUID:
+    return uuid.UUID(project_guid)
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,9 @@ class Store:
         try:
             current = database.current_revision(engine)
         except Exception as exc:  # connection refused, bad credentials, unreadable file
-            raise StoreError(f"cannot open database {engine.url.render_as_string(hide_password=True)}: {exc}") from exc
+            raise StoreError(
+                f"cannot open database {engine.url.render_as_string(hide_password=True)}: {exc}"
+            ) from exc
         if current is None and not create:
             raise StoreError(
                 f"no covalue database at {engine.url.render_as_string(hide_password=True)}; "
@@ -147,7 +152,9 @@ class Store:
         raise StoreError(f"no project named {name!r} (projects: {names})")
 
     # -- codebooks ----------------------------------------------------------------------------
-    def add_codebook(self, project: ProjectInfo, codebook: Codebook, connection: Connection | None = None) -> int:
+    def add_codebook(
+        self, project: ProjectInfo, codebook: Codebook, connection: Connection | None = None
+    ) -> int:
         """Attach a codebook snapshot; idempotent for the same content, an error for a clash."""
         with self.session(connection) as session:
             existing = session.scalar(
@@ -242,9 +249,12 @@ class Store:
     # -- incidents ----------------------------------------------------------------------------
     def count_incidents(self, project: ProjectInfo) -> int:
         with self.session() as session:
-            return session.scalar(
-                select(func.count()).select_from(IncidentRow).where(IncidentRow.project_id == project.id)
-            ) or 0
+            return (
+                session.scalar(
+                    select(func.count()).select_from(IncidentRow).where(IncidentRow.project_id == project.id)
+                )
+                or 0
+            )
 
     def incident(self, project: ProjectInfo, external_id: str) -> Incident:
         with self.session() as session:
@@ -290,7 +300,9 @@ class Store:
             rows = session.scalars(query.order_by(IncidentRow.id).offset(offset).limit(limit)).all()
             return [_incident(row) for row in rows]
 
-    def incident_pks(self, connection: Connection, project: ProjectInfo, external_ids: Sequence[str]) -> dict[str, int]:
+    def incident_pks(
+        self, connection: Connection, project: ProjectInfo, external_ids: Sequence[str]
+    ) -> dict[str, int]:
         """Map external ids to row ids (chunked to stay under SQL parameter limits)."""
         found: dict[str, int] = {}
         for start in range(0, len(external_ids), 500):
@@ -304,7 +316,11 @@ class Store:
         return found
 
     def insert_incidents(
-        self, connection: Connection, project: ProjectInfo, incidents: Sequence[Incident], import_id: int | None
+        self,
+        connection: Connection,
+        project: ProjectInfo,
+        incidents: Sequence[Incident],
+        import_id: int | None,
     ) -> None:
         """Bulk insert on a caller's transaction; raises IntegrityError on a duplicate id."""
         now = utcnow()
@@ -331,11 +347,15 @@ class Store:
             ],
         )
 
-    def existing_ids(self, connection: Connection, project: ProjectInfo, external_ids: Iterable[str]) -> set[str]:
+    def existing_ids(
+        self, connection: Connection, project: ProjectInfo, external_ids: Iterable[str]
+    ) -> set[str]:
         return set(self.incident_pks(connection, project, list(external_ids)))
 
     # -- imports ------------------------------------------------------------------------------
-    def start_import(self, connection: Connection, project: ProjectInfo, path: str, fmt: str, kind: str) -> int:
+    def start_import(
+        self, connection: Connection, project: ProjectInfo, path: str, fmt: str, kind: str
+    ) -> int:
         result = connection.execute(
             insert(ImportRow.__table__).values(
                 project_id=project.id, path=path, format=fmt, kind=kind, started_at=utcnow(), problems=[]
@@ -344,7 +364,12 @@ class Store:
         return result.inserted_primary_key[0]
 
     def finish_import(
-        self, connection: Connection, import_id: int, imported: int, skipped: int, problems: list[dict[str, Any]]
+        self,
+        connection: Connection,
+        import_id: int,
+        imported: int,
+        skipped: int,
+        problems: list[dict[str, Any]],
     ) -> None:
         connection.execute(
             ImportRow.__table__.update()
@@ -491,7 +516,12 @@ class Store:
         )
 
     def iter_codings_by_incident(
-        self, project: ProjectInfo, *, coder: str | None = None, codebook_pk: int | None = None, batch_size: int = 1000
+        self,
+        project: ProjectInfo,
+        *,
+        coder: str | None = None,
+        codebook_pk: int | None = None,
+        batch_size: int = 1000,
     ) -> Iterator[tuple[str, list[Coding]]]:
         """(incident id, its codings) for every coded incident, in import order, batched."""
         last_pk = 0
@@ -524,7 +554,7 @@ class Store:
 
     # -- summaries ----------------------------------------------------------------------------
     def summary(self, project: ProjectInfo) -> dict[str, Any]:
-        """Counts a person wants after an import: incidents by source and relationship type, codings by coder."""
+        """What a person wants after an import: incidents by source and type, codings by coder."""
         with self.session() as session:
             by_source = session.execute(
                 select(IncidentRow.source, func.count())
@@ -544,7 +574,12 @@ class Store:
                 )
             ).one()
             by_coder = session.execute(
-                select(CoderRow.name, CoderRow.kind, func.count(func.distinct(CodingRow.incident_id)), func.count())
+                select(
+                    CoderRow.name,
+                    CoderRow.kind,
+                    func.count(func.distinct(CodingRow.incident_id)),
+                    func.count(),
+                )
                 .join(CodingRow, CodingRow.coder_id == CoderRow.id)
                 .where(CoderRow.project_id == project.id)
                 .group_by(CoderRow.name, CoderRow.kind)
@@ -558,14 +593,18 @@ class Store:
             "first_date": dates[0],
             "last_date": dates[1],
             "codebooks": [key for _, key in self.codebooks(project)],
-            "coders": {name: {"kind": kind, "incidents": inc, "codings": n} for name, kind, inc, n in by_coder},
+            "coders": {
+                name: {"kind": kind, "incidents": inc, "codings": n} for name, kind, inc, n in by_coder
+            },
         }
 
     def code_counts(self, project: ProjectInfo, codebook_pk: int, coder: str) -> dict[tuple[str, str], int]:
         """Incidents per (dimension, code) for one coder: an SQL aggregate, not a Python loop."""
         with self.session() as session:
             rows = session.execute(
-                select(CodingRow.dimension, CodingRow.code_id, func.count(func.distinct(CodingRow.incident_id)))
+                select(
+                    CodingRow.dimension, CodingRow.code_id, func.count(func.distinct(CodingRow.incident_id))
+                )
                 .join(CoderRow, CodingRow.coder_id == CoderRow.id)
                 .where(
                     CoderRow.project_id == project.id,
