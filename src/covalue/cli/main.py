@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from covalue import __version__
-from covalue.cli import codebooks, data, incidents, projects
+from covalue.cli import agree, codebooks, data, incidents, projects
 
 app = typer.Typer(
     name="covalue",
@@ -37,6 +37,8 @@ app.command("example")(projects.example)
 app.command("demo")(projects.demo)
 app.command("import")(data.import_command)
 app.command("export")(data.export_command)
+app.command("agree")(agree.agree)
+app.command("consensus")(agree.consensus)
 app.add_typer(codebooks.app, name="codebook")
 app.add_typer(incidents.app, name="incidents")
 
