@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from covalue.errors import StoreError
-from covalue.framework import load_codebook
+from covalue.framework import Codebook, load_codebook
 from covalue.model import Coder, Coding, Incident, Span
 from covalue.store import Store, resolve_url
 from covalue.store import database as db
@@ -87,8 +87,7 @@ def test_codebooks_are_snapshots_with_stable_code_guids(db_url: str) -> None:
     stored_pk, stored = store.codebook(project, "vcd")
     assert stored_pk == pk and stored.key == vcd.key and stored.sha256 == vcd.sha256
     assert store.codebook(project, vcd.key)[0] == pk
-    clash = load_codebook("vcd")
-    clash.spec = clash.spec.model_copy(update={"name": "changed"})
+    clash = Codebook(vcd.spec.model_copy(update={"name": "changed"}), vcd.source_text)
     with pytest.raises(StoreError, match="different content"):
         store.add_codebook(project, clash)
     with pytest.raises(StoreError, match="no codebook 'nope'"):

@@ -9,6 +9,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from covalue.cli.common import DbOption, ProjectOption, console, handle_errors, is_interactive, open_project
+from covalue.cli.qda import export_qda, import_qda, qda_format
 from covalue.errors import CovalueError
 from covalue.framework import load_codebook
 from covalue.ingest.importer import ImportOptions, ImportReport, import_incidents
@@ -19,7 +20,8 @@ from covalue.model.incident import Coder
 
 def import_command(
     file: Annotated[
-        Path, typer.Argument(help="CSV/TSV, JSONL, Parquet, XLSX file, or a folder of .txt files.")
+        Path,
+        typer.Argument(help="CSV/TSV, JSONL, Parquet, XLSX, a folder of .txt files, or REFI-QDA .qdpx/.qdc."),
     ],
     db: DbOption = None,
     project: ProjectOption = None,
@@ -76,12 +78,19 @@ def import_command(
     replace: Annotated[
         bool, typer.Option("--replace", help="With --labels: overwrite the coder's earlier codings.")
     ] = False,
+    codebook_out: Annotated[
+        Path | None,
+        typer.Option("--codebook-out", help="With a .qdpx/.qdc file: also write its codebook as YAML."),
+    ] = None,
 ) -> None:
     """Import incidents (or, with --labels, reference codings) into a project.
 
     The import is all-or-nothing: the first bad row stops it with the file, line and field,
     and nothing is written. With --skip-bad, bad rows are skipped and listed instead.
     """
+    if qda_format(file) is not None:  # REFI-QDA project or codebook (cli/qda.py)
+        import_qda(file, db, project, codebook_out=codebook_out)
+        return
     with open_project(db, project) as (store, info):
         if labels:
             report = import_labels(
@@ -99,6 +108,7 @@ def import_command(
                 + (f", replacing {report.replaced} earlier codings" if report.replaced else "")
                 + f" in {report.seconds:.1f} s.",
                 highlight=False,
+                soft_wrap=True,
             )
             _print_problems(report.skipped, report.problems)
             return
@@ -178,8 +188,9 @@ def _print_report(report: ImportReport) -> None:
         f"in {report.seconds:.1f} s"
         f" ({report.rows_per_second:,.0f} rows/s).",
         highlight=False,
+        soft_wrap=True,  # file paths must not be split when the output is piped or logged
     )
-    console.print(f"Columns: {mapped}", highlight=False)
+    console.print(f"Columns: {mapped}", highlight=False, soft_wrap=True)
     _print_problems(report.skipped, report.problems)
 
 
@@ -188,7 +199,7 @@ def _print_problems(skipped: int, problems: list) -> None:
         return
     console.print(f"[yellow]Skipped {skipped:,} bad rows[/yellow] (--skip-bad):", highlight=False)
     for problem in problems[:20]:
-        console.print(f"  {problem.to_error()}", highlight=False, markup=False)
+        console.print(f"  {problem.to_error()}", highlight=False, markup=False, soft_wrap=True)
     if skipped > 20:
         console.print(
             f"  … and {skipped - 20:,} more (all listed in the project's import log).", highlight=False
@@ -202,7 +213,9 @@ def export_command(
     what: Annotated[str, typer.Option("--what", help="incidents or codings.")] = "incidents",
     db: DbOption = None,
     project: ProjectOption = None,
-    format: Annotated[str | None, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = None,
+    format: Annotated[
+        str | None, typer.Option("--format", help=f"One of {', '.join(FORMATS)}, qdpx or qdc (REFI-QDA).")
+    ] = None,
     coder: Annotated[str | None, typer.Option(help="Only this coder's codings.")] = None,
     codebook: Annotated[
         str | None, typer.Option(help="Only codings under this codebook (id or id@version).")
@@ -214,7 +227,11 @@ def export_command(
         ),
     ] = "long",
 ) -> None:
-    """Export a project's incidents or codings to CSV, Parquet or JSON Lines."""
+    """Export incidents or codings to CSV, Parquet or JSON Lines, or the project to REFI-QDA (.qdpx/.qdc)."""
+    qda = qda_format(out, format)
+    if qda is not None:  # REFI-QDA project or codebook (cli/qda.py)
+        export_qda(out, qda, db, project, coder=coder, codebook=codebook)
+        return
     if what not in {"incidents", "codings"}:
         raise typer.BadParameter("--what must be 'incidents' or 'codings'")
     if layout not in {"long", "guide"}:
@@ -233,7 +250,9 @@ def export_command(
                 stored = store.codebook(info, keys[0][1])
             count = export_codings(store, info, out, format, coder=coder, codebook=stored, layout=layout)
     console.print(
-        f"Wrote {count:,} {'rows' if what == 'codings' else 'incidents'} to {out}.", highlight=False
+        f"Wrote {count:,} {'rows' if what == 'codings' else 'incidents'} to {out}.",
+        highlight=False,
+        soft_wrap=True,
     )
 
 

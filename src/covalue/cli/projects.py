@@ -54,6 +54,7 @@ def init(
         f"{verb} project [bold]{info.name}[/bold] in "
         f"{store.engine.url.render_as_string(hide_password=True)}.",
         highlight=False,
+        soft_wrap=True,  # file paths and URLs must not be split when the output is piped or logged
     )
 
 
@@ -124,7 +125,7 @@ def example(
     """Write the bundled example data (real incidents with reference labels) into FOLDER."""
     paths = write_example(folder)
     for path in paths:
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 def write_example(folder: Path) -> list[Path]:
@@ -155,7 +156,9 @@ def demo(
         codebook = load_codebook("vcd")
         store.add_codebook(info, codebook)
         report = import_incidents(store, info, incidents)
-        console.print(f"Imported {report.imported} incidents from {incidents}.", highlight=False)
+        console.print(
+            f"Imported {report.imported} incidents from {incidents}.", highlight=False, soft_wrap=True
+        )
         labelled = import_labels(store, info, labels, codebook, Coder(name="gold"))
         console.print(
             f"Imported {labelled.codings} reference codings of {labelled.incidents} incidents "
@@ -165,4 +168,4 @@ def demo(
         print_summary(store, info)
     finally:
         store.close()
-    console.print(f"Database: {database}", highlight=False)
+    console.print(f"Database: {database}", highlight=False, soft_wrap=True)

@@ -37,12 +37,22 @@ class Codebook:
     """A validated codebook with fast lookups; immutable after construction."""
 
     def __init__(self, spec: CodebookSpec, source_text: str | None = None) -> None:
-        self.spec = spec
-        self.source_text = source_text
+        self._spec = spec
+        self._source_text = source_text
+        self._sha256 = hashlib.sha256(spec.model_dump_json().encode("utf-8")).hexdigest()
         self._dimensions = {d.id: d for d in spec.dimensions}
         self._codes: dict[str, dict[str, FlatCode]] = {d.id: _flatten(d) for d in spec.dimensions}
 
     # -- identity ---------------------------------------------------------------------------
+    @property
+    def spec(self) -> CodebookSpec:
+        return self._spec
+
+    @property
+    def source_text(self) -> str | None:
+        """The YAML the codebook was loaded from (stored verbatim as the project's snapshot)."""
+        return self._source_text
+
     @property
     def id(self) -> str:
         return self.spec.id
@@ -59,7 +69,7 @@ class Codebook:
     @property
     def sha256(self) -> str:
         """Hash of the canonical JSON form, to detect two different files claiming one version."""
-        return hashlib.sha256(self.spec.model_dump_json().encode("utf-8")).hexdigest()
+        return self._sha256
 
     # -- dimensions -------------------------------------------------------------------------
     @property

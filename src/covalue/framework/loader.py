@@ -6,6 +6,7 @@ Field required``) because codebook authors edit YAML by hand and need to find th
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,18 @@ def load_codebook(name_or_path: str | Path) -> Codebook:
     return parse_codebook(text, label)
 
 
+#: libyaml's parser when PyYAML was built with it (ten times faster), else the pure-Python one.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.lru_cache(maxsize=32)
 def parse_codebook(text: str, label: str = "<codebook>") -> Codebook:
-    """Parse and validate codebook YAML text; ``label`` names the file in errors."""
+    """Parse and validate codebook YAML text; ``label`` names the file in errors.
+
+    Cached: a Codebook is immutable, and the store parses the same snapshot on every read.
+    """
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root, data = _compose_and_construct(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -50,6 +58,16 @@ def parse_codebook(text: str, label: str = "<codebook>") -> Codebook:
     except ValidationError as exc:
         raise CodebookError(_describe(exc, label, lines)) from exc
     return Codebook(spec, source_text=text)
+
+
+def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
+    """Parse once: the node tree (for line numbers) and the Python data built from it."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
 
 
 def _read_source(name_or_path: str | Path) -> tuple[str, str]:

@@ -1,5 +1,7 @@
 """Import layer: stream records from files and map their columns onto incidents."""
 
+from covalue.ingest.importer import ImportOptions, ImportReport, import_incidents
+from covalue.ingest.labels import LabelImportReport, import_labels
 from covalue.ingest.mapping import INCIDENT_FIELDS, ColumnMapping, RecordMapper, parse_date
 from covalue.ingest.readers import (
     FORMATS,
@@ -21,7 +23,10 @@ __all__ = [
     "ColumnMapping",
     "CsvReader",
     "ExcelReader",
+    "ImportOptions",
+    "ImportReport",
     "JsonlReader",
+    "LabelImportReport",
     "ParquetReader",
     "RawRecord",
     "Reader",
@@ -29,6 +34,8 @@ __all__ = [
     "RecordProblem",
     "TextFolderReader",
     "detect_format",
+    "import_incidents",
+    "import_labels",
     "open_reader",
     "parse_date",
 ]

@@ -57,9 +57,13 @@ def import_labels(
         dimensions = _check_header(reader.columns, codebook, file)
         report = LabelImportReport(file=file, coder=coder.name, codebook=codebook.key, dimensions=dimensions)
         with store.connection() as connection:
+            # The import row is written first, before the savepoints that add_codebook and
+            # ensure_coder open: SQLite's Python driver only begins a transaction at the first
+            # INSERT, and a SAVEPOINT issued before that is released with an implicit COMMIT, so a
+            # failed import would have left the coder and the codebook snapshot behind.
+            import_id = store.start_import(connection, project, file, "csv", "labels")
             codebook_pk = store.add_codebook(project, codebook, connection)
             coder_id = store.ensure_coder(project, coder, connection)
-            import_id = store.start_import(connection, project, file, "csv", "labels")
             already = store.coded_incident_pks(connection, coder_id, codebook_pk)
             seen: set[str] = set()
             for chunk in _chunks(_parse_rows(reader, codebook, dimensions, report, skip_bad, seen)):

@@ -36,6 +36,14 @@ def resolve_url(db: str | Path | None = None) -> str:
     return value
 
 
+def database_exists(url: str) -> bool:
+    """False only for an SQLite file that is not there (servers are asked when connecting)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
+
+
 def create_db_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -46,7 +54,8 @@ def create_db_engine(url: str) -> Engine:
         if database and database != ":memory:" and not Path(database).parent.exists():
             raise StoreError(f"folder of database file {database!r} does not exist")
         engine = create_engine(url)
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     try:
         return create_engine(url, pool_pre_ping=True)
@@ -54,13 +63,24 @@ def create_db_engine(url: str) -> Engine:
         raise StoreError(f"the driver for {parsed.get_backend_name()} is not installed: {exc.name}") from exc
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    """Foreign keys on (cascades work), WAL (readers do not block the writer)."""
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    """Foreign keys on (cascades work), WAL (readers do not block the writer).
+
+    Python's sqlite3 driver opens transactions lazily, at the first INSERT, and commits a
+    SAVEPOINT released before that; savepoint-based rollbacks then leave rows behind. Turning
+    its implicit handling off and emitting BEGIN ourselves (SQLAlchemy's documented recipe)
+    makes every transaction and savepoint behave as on PostgreSQL.
+    """
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def _alembic_config() -> Config:

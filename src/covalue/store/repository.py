@@ -71,6 +71,8 @@ class Store:
         that usually means a wrong path.
         """
         url = database.resolve_url(db)
+        if not create and not database.database_exists(url):
+            raise StoreError(f"no covalue database at {url}; run `covalue init` first or pass --db")
         engine = database.create_db_engine(url)
         try:
             current = database.current_revision(engine)
@@ -507,7 +509,14 @@ class Store:
     @staticmethod
     def _codings_query(project: ProjectInfo):
         return (
-            select(CodingRow, IncidentRow.external_id, CoderRow.name, RoundRow.name, CodebookRow)
+            select(
+                CodingRow,
+                IncidentRow.external_id,
+                CoderRow.name,
+                RoundRow.name,
+                CodebookRow.codebook_id,
+                CodebookRow.version,
+            )
             .join(IncidentRow, CodingRow.incident_id == IncidentRow.id)
             .join(CodebookRow, CodingRow.codebook_pk == CodebookRow.id)
             .join(CoderRow, CodingRow.coder_id == CoderRow.id)
@@ -636,7 +645,7 @@ def _incident(row: IncidentRow) -> Incident:
 
 
 def _coding(
-    row: CodingRow, external_id: str, coder_name: str, round_name: str | None, codebook: CodebookRow
+    row: CodingRow, external_id: str, coder_name: str, round_name: str | None, codebook_id: str, version: str
 ) -> Coding:
     return Coding(
         incident_id=external_id,
@@ -648,5 +657,5 @@ def _coding(
         evidence=tuple(Span(s, e) for s, e in row.evidence or []),
         round=round_name,
         memo=row.memo,
-        codebook=f"{codebook.codebook_id}@{codebook.version}",
+        codebook=f"{codebook_id}@{version}",
     )
