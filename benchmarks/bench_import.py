@@ -119,9 +119,7 @@ def measure(n: int, fmt: str, db_url: str | None, workdir: Path) -> dict[str, fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--format", choices=["csv", "jsonl", "parquet"], default="csv")
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")

@@ -104,9 +104,7 @@ NHS_NEGATIVE = 20  # of the 40 added NHS stories, this many with criticality <= 
 
 MONTHS = {
     m: i
-    for i, m in enumerate(
-        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1
-    )
+    for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), start=1)
 }
 
 
@@ -207,9 +205,7 @@ class Twcs:
             parent = r["in_response_to_tweet_id"]
             if parent:
                 self.replies[str(int(float(parent)))].append(r["tweet_id"])
-        self.roots = [
-            r["tweet_id"] for r in records if r["inbound"] == "True" and not r["in_response_to_tweet_id"]
-        ]
+        self.roots = [r["tweet_id"] for r in records if r["inbound"] == "True" and not r["in_response_to_tweet_id"]]
 
     def thread(self, root: str) -> list[str]:
         """Breadth-first walk from the opening tweet; replies in file order."""
@@ -278,9 +274,7 @@ def build(shared: Path) -> tuple[list[dict[str, str]], dict[str, dict[str, int]]
         src = cf_by_id.get(d["item_id"].removeprefix("cfpb-"))
         if src is None or src["Consumer complaint narrative"].strip() != d["text"]:
             raise BuildError(f"{d['item_id']}: not found in the raw CFPB file")
-        rows.append(
-            row(d["item_id"], "cfpb", iso_slash_date(meta.get("date", "")), "", "", d["text"], d["meta"])
-        )
+        rows.append(row(d["item_id"], "cfpb", iso_slash_date(meta.get("date", "")), "", "", d["text"], d["meta"]))
         counts["cfpb"]["dev"] += 1
     lo, hi = LIMITS["cfpb"]
     pool, seen = [], set()
@@ -442,9 +436,7 @@ def build(shared: Path) -> tuple[list[dict[str, str]], dict[str, dict[str, int]]
             raise BuildError(f"{d['item_id']}: found {len(hits)} matching rows in the raw Booking file")
         number = int(d["item_id"].removeprefix("booking-"))
         anchors.append((hits[0], number))
-        rows.append(
-            row(d["item_id"], "booking", iso_us_date(meta.get("date", "")), "", "", d["text"], d["meta"])
-        )
+        rows.append(row(d["item_id"], "booking", iso_us_date(meta.get("date", "")), "", "", d["text"], d["meta"]))
         counts["booking"]["dev"] += 1
     anchors.sort()
     # The dev ids number the rows of the source file before the withheld rows were removed. Between

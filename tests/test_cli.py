@@ -180,9 +180,7 @@ def test_import_reports_rows_and_columns(project_db: dict[str, Any]) -> None:
 def test_import_labels_reports_codings(project_db: dict[str, Any]) -> None:
     with (project_db["data"] / "dev_gold.csv").open(encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    codings = sum(
-        len(cell.split(";")) for row in rows for key, cell in row.items() if key != "item_id" and cell
-    )
+    codings = sum(len(cell.split(";")) for row in rows for key, cell in row.items() if key != "item_id" and cell)
     text = flat(project_db["outputs"]["labels"])
     assert text.startswith(
         f"Imported {codings} codings of 260 incidents as coder gold (vcd@1.0.0; valence, reasons, "
@@ -320,9 +318,7 @@ def test_commands_on_a_database_never_initialised(tmp_path: Path) -> None:
 
 def test_unknown_project_incident_and_codebook(project_db: dict[str, Any], tmp_path: Path) -> None:
     db = project_db["db"]
-    assert (
-        fails("summary", "--db", db, "--project", "nope") == "error: no project named 'nope' (projects: air)"
-    )
+    assert fails("summary", "--db", db, "--project", "nope") == "error: no project named 'nope' (projects: air)"
     assert fails("incidents", "show", "nope-1", "--db", db) == "error: project 'air' has no incident 'nope-1'"
     assert fails("codebook", "show", "nope").startswith(
         "error: unknown codebook 'nope': bundled ones are cit-service-encounter, collective-consumption, vcd"

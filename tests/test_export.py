@@ -56,9 +56,7 @@ def read_back(path: Path, fmt: str) -> list[dict[str, Any]]:
     return [{"__header__": list(rows[0])}, *rows]
 
 
-def load(
-    store: Store, shared_data: Path, *, labelled: int | None = None, scratch: Path | None = None
-) -> ProjectInfo:
+def load(store: Store, shared_data: Path, *, labelled: int | None = None, scratch: Path | None = None) -> ProjectInfo:
     """The dev set with the gold labels of its first ``labelled`` incidents (default all); with a
     ``scratch`` folder (for the subset file) also a machine coder's codings with every column set."""
     project = store.create_project("dev")
@@ -73,9 +71,7 @@ def load(
         codebook_pk = store.codebooks(project)[0][0]
         codings = [
             Coding("cfpb-3416143", "reasons", "R3.2", "model", span=Span(4, 40), confidence=0.8, memo=MEMO),
-            Coding(
-                "cfpb-3416143", "valence", "co_destruction", "model", confidence=0.95, evidence=(Span(0, 9),)
-            ),
+            Coding("cfpb-3416143", "valence", "co_destruction", "model", confidence=0.95, evidence=(Span(0, 9),)),
             Coding(
                 "nhs-553",
                 "valence",
@@ -86,9 +82,7 @@ def load(
             ),
         ]
         with store.connection() as connection:
-            coder_id = store.ensure_coder(
-                project, Coder("model", kind="machine", model="m", version="1"), connection
-            )
+            coder_id = store.ensure_coder(project, Coder("model", kind="machine", model="m", version="1"), connection)
             pks = store.incident_pks(connection, project, ["cfpb-3416143", "nhs-553"])
             store.insert_codings(connection, project, codebook_pk, codings, {"model": coder_id}, pks)
     return project
@@ -122,9 +116,7 @@ def incidents_as_exported(store: Store, project: ProjectInfo, fmt: str) -> list[
             "customer_id": i.customer_id,
             "thread_id": i.thread_id,
             "thread_position": i.thread_position,
-            "metadata": i.metadata
-            if fmt == "jsonl"
-            else json.dumps(i.metadata, sort_keys=True, ensure_ascii=False),
+            "metadata": i.metadata if fmt == "jsonl" else json.dumps(i.metadata, sort_keys=True, ensure_ascii=False),
         }
         if fmt == "csv":
             row = {k: "" if v is None else str(v) for k, v in row.items()}
@@ -132,9 +124,7 @@ def incidents_as_exported(store: Store, project: ProjectInfo, fmt: str) -> list[
     return rows
 
 
-def codings_as_exported(
-    store: Store, project: ProjectInfo, fmt: str, coder: str | None
-) -> list[dict[str, Any]]:
+def codings_as_exported(store: Store, project: ProjectInfo, fmt: str, coder: str | None) -> list[dict[str, Any]]:
     rows = []
     for c in store.iter_codings(project, coder=coder):
         evidence = [[s.start, s.end] for s in c.evidence]
@@ -158,9 +148,7 @@ def codings_as_exported(
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_incidents_export_reads_back_as_stored(
-    fmt: str, loaded: tuple[Store, ProjectInfo], tmp_path: Path
-) -> None:
+def test_incidents_export_reads_back_as_stored(fmt: str, loaded: tuple[Store, ProjectInfo], tmp_path: Path) -> None:
     store, project = loaded
     out = tmp_path / f"incidents.{fmt}"
 
@@ -201,18 +189,14 @@ def test_guide_layout_round_trips_the_gold_file(shared_data: Path, sqlite_url: s
         project = load(store, shared_data)
         codebook = store.codebook(project, "vcd@1.0.0")
         exported = tmp_path / "gold.csv"
-        assert (
-            export_codings(store, project, exported, coder="gold", codebook=codebook, layout="guide") == 260
-        )
+        assert export_codings(store, project, exported, coder="gold", codebook=codebook, layout="guide") == 260
 
         report = import_labels(store, project, exported, vcd(), Coder("copy"))
 
         assert (report.incidents, report.codings, report.skipped) == (260, 2213, 0)
         # Identical codings: the same per-code counts, and the copy's guide export is byte-identical.
         codebook_pk = codebook[0]
-        assert store.code_counts(project, codebook_pk, "copy") == store.code_counts(
-            project, codebook_pk, "gold"
-        )
+        assert store.code_counts(project, codebook_pk, "copy") == store.code_counts(project, codebook_pk, "gold")
         coders = store.summary(project)["coders"]
         assert coders["copy"] == coders["gold"] == {"kind": "human", "incidents": 260, "codings": 2213}
         again = tmp_path / "copy.csv"
@@ -307,9 +291,7 @@ def test_a_failing_export_leaves_no_partial_file(fmt: str, tmp_path: Path) -> No
 @pytest.mark.parametrize("name", ["incidents.xlsx", "incidents", "incidents.json.gz"])
 def test_unknown_extension(name: str, loaded: tuple[Store, ProjectInfo], tmp_path: Path) -> None:
     store, project = loaded
-    with pytest.raises(
-        CovalueError, match=r"cannot tell the export format .* use \.csv, \.parquet or \.jsonl"
-    ):
+    with pytest.raises(CovalueError, match=r"cannot tell the export format .* use \.csv, \.parquet or \.jsonl"):
         export_incidents(store, project, tmp_path / name)
     with pytest.raises(CovalueError, match="unknown export format 'xlsx'; choose one of csv, parquet, jsonl"):
         export_incidents(store, project, tmp_path / "incidents.csv", "xlsx")
@@ -319,9 +301,7 @@ def test_unknown_extension(name: str, loaded: tuple[Store, ProjectInfo], tmp_pat
     assert len(read_back(tmp_path / name, "jsonl")) == 261
 
 
-def test_guide_layout_needs_one_coder_and_a_codebook(
-    loaded: tuple[Store, ProjectInfo], tmp_path: Path
-) -> None:
+def test_guide_layout_needs_one_coder_and_a_codebook(loaded: tuple[Store, ProjectInfo], tmp_path: Path) -> None:
     store, project = loaded
     codebook = (store.codebooks(project)[0][0], vcd())
     with pytest.raises(CovalueError, match="the guide layout needs one coder"):

@@ -184,9 +184,7 @@ def test_dev_items_and_gold_load_as_they_are(
 
     # Cell by cell: the guide export of what was stored is the gold file.
     out = tmp_path / "gold_again.csv"
-    written = export_codings(
-        store, project, out, coder="gold", codebook=store.codebook(project, "vcd"), layout="guide"
-    )
+    written = export_codings(store, project, out, coder="gold", codebook=store.codebook(project, "vcd"), layout="guide")
     assert written == 260
     assert read_csv(out) == gold
 
@@ -496,8 +494,7 @@ LABEL_CASES = {
 
 @pytest.mark.parametrize(
     ("case", "backend"),
-    [(case, "sqlite") for case in LABEL_CASES]
-    + [pytest.param("unknown-item", "postgres", marks=pytest.mark.postgres)],
+    [(case, "sqlite") for case in LABEL_CASES] + [pytest.param("unknown-item", "postgres", marks=pytest.mark.postgres)],
 )
 def test_bad_label_rows_name_line_and_field_and_write_nothing(
     case: str,

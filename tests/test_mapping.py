@@ -21,9 +21,7 @@ from covalue.model.incident import Incident
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 RAW = DATA / "raw"
-needs_data = pytest.mark.skipif(
-    not (DATA / "dev_items.csv").is_file(), reason=f"shared data not found at {DATA}"
-)
+needs_data = pytest.mark.skipif(not (DATA / "dev_items.csv").is_file(), reason=f"shared data not found at {DATA}")
 
 FILE = "incidents.csv"
 

@@ -206,9 +206,7 @@ def test_oversized_field_names_the_column(tmp_path: Path) -> None:
     records, problems = read(path, max_field_chars=1000)
     assert [r.values["id"] for r in records] == ["1", "3"]
     assert problems == [
-        RecordProblem(
-            str(path), 3, "text", "field is 2,345 characters; the limit is 1,000 (--max-field-chars)"
-        )
+        RecordProblem(str(path), 3, "text", "field is 2,345 characters; the limit is 1,000 (--max-field-chars)")
     ]
 
 
@@ -251,9 +249,7 @@ def test_bom_blank_lines_and_crlf(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.parametrize(
-    ("delimiter", "suffix"), [(";", ".csv"), ("|", ".csv"), ("\t", ".csv"), ("\t", ".tab")]
-)
+@pytest.mark.parametrize(("delimiter", "suffix"), [(";", ".csv"), ("|", ".csv"), ("\t", ".csv"), ("\t", ".tab")])
 def test_delimiter_is_sniffed_or_given_by_extension(tmp_path: Path, delimiter: str, suffix: str) -> None:
     rows = ["id", "text", "score"], ["1", "a, b and c", "3"], ["2", "d; e", "4"]
     content = "\n".join(delimiter.join(f'"{v}"' if "," in v or ";" in v else v for v in row) for row in rows)
@@ -495,9 +491,7 @@ def test_detect_format_folder(tmp_path: Path) -> None:
     assert detect_format(tmp_path) == "folder"
 
 
-@pytest.mark.parametrize(
-    ("name", "start"), [("a.docx", "unknown file type '.docx'"), ("a.xls", "old-style Excel")]
-)
+@pytest.mark.parametrize(("name", "start"), [("a.docx", "unknown file type '.docx'"), ("a.xls", "old-style Excel")])
 def test_unknown_extension_lists_supported_formats(name: str, start: str) -> None:
     with pytest.raises(InputError) as caught:
         detect_format(name)

@@ -94,8 +94,7 @@ def example_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Store, Proj
             memo = SPAN_MEMO if k % 5 == 0 else None
             alice.append(Coding(coding.incident_id, "reasons", "R1.1", "alice", span=Span(3, end), memo=memo))
     machine = [
-        Coding(c.incident_id, "valence", c.code_id, "auto", confidence=0.8, evidence=(Span(0, 5),))
-        for c in gold[:30]
+        Coding(c.incident_id, "valence", c.code_id, "auto", confidence=0.8, evidence=(Span(0, 5),)) for c in gold[:30]
     ]
     with store.connection() as connection:
         codebook_pk = store.add_codebook(project, vcd, connection)
@@ -152,9 +151,7 @@ def test_round_trip_keeps_guids(example_store, round_trip) -> None:
 
 
 def _incident_guids(connection, project: ProjectInfo) -> dict[str, str]:
-    return {
-        r.incident.external_id: r.guid for b in refi_io.iter_incident_records(connection, project) for r in b
-    }
+    return {r.incident.external_id: r.guid for b in refi_io.iter_incident_records(connection, project) for r in b}
 
 
 def _coder_guids(connection, project: ProjectInfo) -> dict[str, str]:

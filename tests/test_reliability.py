@@ -157,9 +157,7 @@ def test_krippendorff_example_with_missing_data() -> None:
     alpha = krippendorff_alpha_nominal(units)
     assert round(alpha, 3) == 0.691
     data = np.array([[np.nan if v is None else v for v in row] for row in KRIPPENDORFF], dtype=float)
-    assert alpha == pytest.approx(
-        krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"), abs=TOL
-    )
+    assert alpha == pytest.approx(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"), abs=TOL)
     assert round(krippendorff.alpha(reliability_data=data), 3) == 0.811  # interval, not what we want
     # Fleiss uses complete units only: the same as statsmodels on those units
     codes = np.array([[-1 if v is None else v - 1 for v in row] for row in units])
@@ -209,9 +207,7 @@ def test_po_of_several_coders_is_the_mean_pairwise_agreement() -> None:
     pairs = [(0, 1), (0, 2), (1, 2)]
     mean_pairwise = np.mean([np.mean(matrix[:, i] == matrix[:, j]) for i, j in pairs])
     assert percent_agreement(matrix) == pytest.approx(mean_pairwise, abs=TOL)
-    assert perreault_leigh(matrix, 3) == pytest.approx(
-        math.sqrt(max((mean_pairwise - 1 / 3) * 1.5, 0)), abs=TOL
-    )
+    assert perreault_leigh(matrix, 3) == pytest.approx(math.sqrt(max((mean_pairwise - 1 / 3) * 1.5, 0)), abs=TOL)
     assert_matches_references(matrix, 3)
 
 
@@ -343,8 +339,7 @@ def test_reasons_roll_up_to_aggregate_dimensions() -> None:
     # explicit aggregate presence matrix
     rolled = {
         coder: {
-            item: {VCD.roll_up("reasons", c, "aggregate") for c in row.values["reasons"]}
-            for item, row in rows.items()
+            item: {VCD.roll_up("reasons", c, "aggregate") for c in row.values["reasons"]} for item, row in rows.items()
         }
         for coder, rows in {"a": a, "b": b}.items()
     }
@@ -353,9 +348,7 @@ def test_reasons_roll_up_to_aggregate_dimensions() -> None:
     ).reshape(-1, 2)
     assert aggregate.overall.percent_agreement == pytest.approx(percent_agreement(presence), abs=TOL)
     assert aggregate.overall.percent_agreement == pytest.approx(1 - 1 / 27, abs=TOL)
-    assert aggregate.overall.krippendorff_alpha == pytest.approx(
-        krippendorff_alpha_nominal(presence), abs=TOL
-    )
+    assert aggregate.overall.krippendorff_alpha == pytest.approx(krippendorff_alpha_nominal(presence), abs=TOL)
     # scored at the aggregate level: the top-level figures are the rolled-up ones, no nesting
     top = reliability_from_rows({"a": a, "b": b}, VCD, level="aggregate", bootstrap=0).fields["reasons"]
     assert top.aggregate is None and top.overall == aggregate.overall
@@ -453,12 +446,9 @@ def _matrices(rows_by_coder: dict[str, dict[str, LabelRow]], field: str, level: 
         for item in items
     }
     per_code = {
-        code: np.array([[int(code in present[(c, i)]) for c in rows_by_coder] for i in items])
-        for code in codes
+        code: np.array([[int(code in present[(c, i)]) for c in rows_by_coder] for i in items]) for code in codes
     }
-    pooled = np.array(
-        [[int(code in present[(c, i)]) for c in rows_by_coder] for i in items for code in codes]
-    )
+    pooled = np.array([[int(code in present[(c, i)]) for c in rows_by_coder] for i in items for code in codes])
     return pooled, per_code, 2
 
 
@@ -626,9 +616,7 @@ def test_cli_consensus_and_store_mode_agree(project_store, sqlite_url: str, tmp_
         result = CliRunner().invoke(_app(), ["consensus", str(path), "--coder", coder, "--db", sqlite_url])
         assert result.exit_code == 0, result.output
         assert "Recorded 6 codings of 3 incidents" in result.stdout
-    result = CliRunner().invoke(
-        _app(), ["agree", "--coder", "ann", "--coder", "bob", "--db", sqlite_url, "--json"]
-    )
+    result = CliRunner().invoke(_app(), ["agree", "--coder", "ann", "--coder", "bob", "--db", sqlite_url, "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["n"] == 3 and data["fields"]["valence"]["percent_agreement"] == pytest.approx(2 / 3)

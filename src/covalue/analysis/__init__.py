@@ -19,13 +19,13 @@ from covalue.analysis.reliability import (
     krippendorff_alpha_nominal,
     percent_agreement,
     perreault_leigh,
-    read_label_csv,
     record_consensus,
     reliability_from_rows,
     rows_from_store,
     span_agreement,
     write_disagreements,
 )
+from covalue.ingest.labels import read_label_csv
 
 __all__ = [
     "STATISTICS",

@@ -28,13 +28,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from covalue.errors import CovalueError, InputError, StoreError
+from covalue.errors import CovalueError, StoreError
 from covalue.framework.codebook import Codebook
-from covalue.ingest.readers import RawRecord, RecordProblem, open_reader
 from covalue.model.incident import Coder, Coding
 from covalue.model.labels import (
     ID_COLUMN,
-    NOTE_COLUMN,
     LabelRow,
     codings_to_rows,
     format_label_value,
@@ -361,9 +359,7 @@ def _bootstrap_intervals(
 
     With ``cluster`` > 1, each run of ``cluster`` consecutive rows is one resampling unit.
     """
-    clustered = {
-        name: values.reshape(-1, cluster, *values.shape[1:]).sum(axis=1) for name, values in features.items()
-    }
+    clustered = {name: values.reshape(-1, cluster, *values.shape[1:]).sum(axis=1) for name, values in features.items()}
     n_clusters = len(clustered["pairable"])
     if n_clusters != resamples.n_units:
         raise ValueError(f"resamples are of {resamples.n_units} units, the data has {n_clusters}")
@@ -372,9 +368,7 @@ def _bootstrap_intervals(
         sums = _weighted_sums(clustered, weights)
         for name, values in _all_statistics(sums, n_coders, k).items():
             collected.setdefault(name, []).append(values)
-    return {
-        name: _percentile_interval(np.concatenate(parts), confidence) for name, parts in collected.items()
-    }
+    return {name: _percentile_interval(np.concatenate(parts), confidence) for name, parts in collected.items()}
 
 
 # ============================================================================================
@@ -458,66 +452,7 @@ def _agreement_from_codes(
 
 
 # ============================================================================================
-# Annotation-guide labels
-
-
-def read_label_csv(path: str | Path, codebook: Codebook) -> dict[str, LabelRow]:
-    """Read an annotation-guide CSV into rows keyed by ``item_id``, checking every value.
-
-    Problems raise :class:`InputError` naming the file, line and field. Columns may be any
-    subset of the codebook's dimensions (plus ``note``); a column that is not a dimension is an
-    error, because a misspelt field would otherwise be silently left out of the comparison.
-    """
-    file = str(path)
-    rows: dict[str, LabelRow] = {}
-    lines: dict[str, int] = {}
-    with open_reader(path, "csv") as reader:
-        dimensions = _label_columns(reader.columns, codebook, file)
-        for record in reader:
-            if isinstance(record, RecordProblem):
-                raise record.to_error()
-            row = _label_row(record, codebook, dimensions)
-            if row.item_id in rows:
-                raise InputError(
-                    file,
-                    f"item {row.item_id!r} is labelled twice (first on line {lines[row.item_id]})",
-                    line=record.line,
-                    field=ID_COLUMN,
-                )
-            rows[row.item_id] = row
-            lines[row.item_id] = record.line
-    return rows
-
-
-def _label_columns(columns: list[str], codebook: Codebook, file: str) -> list[str]:
-    if ID_COLUMN not in columns:
-        raise InputError(file, f"no {ID_COLUMN!r} column; the header is: {', '.join(columns)}", line=1)
-    unknown = [c for c in columns if c not in codebook.dimension_ids and c not in (ID_COLUMN, NOTE_COLUMN)]
-    if unknown:
-        raise InputError(
-            file,
-            f"column(s) {', '.join(unknown)} are not dimensions of codebook {codebook.key} "
-            f"(dimensions: {', '.join(codebook.dimension_ids)})",
-            line=1,
-            field=unknown[0],
-        )
-    dimensions = [c for c in columns if c in codebook.dimension_ids]
-    if not dimensions:
-        raise InputError(file, f"no dimension columns of codebook {codebook.key}", line=1)
-    return dimensions
-
-
-def _label_row(record: RawRecord, codebook: Codebook, dimensions: list[str]) -> LabelRow:
-    item_id = str(record.values.get(ID_COLUMN) or "").strip()
-    if not item_id:
-        raise InputError(record.file, "empty item_id", line=record.line, field=ID_COLUMN)
-    values: dict[str, tuple[str, ...]] = {}
-    for dimension in dimensions:
-        try:
-            values[dimension] = parse_label_value(codebook, dimension, record.values.get(dimension))
-        except ValueError as exc:
-            raise InputError(record.file, str(exc), line=record.line, field=dimension) from None
-    return LabelRow(item_id=item_id, values=values, note=record.values.get(NOTE_COLUMN) or None)
+# Annotation-guide labels (read with covalue.ingest.labels.read_label_csv)
 
 
 def rows_from_store(
@@ -551,8 +486,7 @@ def rows_from_store(
                 seen_dimensions.setdefault(coding.dimension)
     fields = list(dimensions) if dimensions is not None else list(seen_dimensions)
     return {
-        coder: {row.item_id: row for row in codings_to_rows(codings, fields)}
-        for coder, codings in collected.items()
+        coder: {row.item_id: row for row in codings_to_rows(codings, fields)} for coder, codings in collected.items()
     }
 
 
@@ -665,9 +599,7 @@ def _cells(
         row = []
         for rows in rows_by_coder.values():
             values = rows[item].values
-            row.append(
-                _rolled(codebook, dimension, values[dimension], level) if dimension in values else None
-            )
+            row.append(_rolled(codebook, dimension, values[dimension], level) if dimension in values else None)
         cells.append(row)
     return cells
 
@@ -711,18 +643,12 @@ def _field_reliability(
     cells = _cells(rows_by_coder, items, codebook, dimension, level)
     boot = {"resamples": resamples}
     if not codebook.is_multi(dimension):
-        overall = _agreement_from_codes(
-            _single_codes(cells, categories), len(categories), len(categories), **boot
-        )
+        overall = _agreement_from_codes(_single_codes(cells, categories), len(categories), len(categories), **boot)
         return FieldReliability(dimension, False, level, overall)
     presence = _presence(cells, categories)
     two = PRESENCE_CATEGORIES
-    pooled = _agreement_from_codes(
-        pooled_presence_matrix(presence), two, two, cluster=max(len(categories), 1), **boot
-    )
-    codes = {
-        code: _agreement_from_codes(presence[:, :, j], two, two, **boot) for j, code in enumerate(categories)
-    }
+    pooled = _agreement_from_codes(pooled_presence_matrix(presence), two, two, cluster=max(len(categories), 1), **boot)
+    codes = {code: _agreement_from_codes(presence[:, :, j], two, two, **boot) for j, code in enumerate(categories)}
     return FieldReliability(dimension, True, level, pooled, codes)
 
 
@@ -876,9 +802,7 @@ def record_consensus(
     every item against the project before anything is written.
     """
     rows = list(decisions.values()) if isinstance(decisions, Mapping) else list(decisions)
-    codebook = (
-        codebook_key if isinstance(codebook_key, Codebook) else store.codebook(project, codebook_key)[1]
-    )
+    codebook = codebook_key if isinstance(codebook_key, Codebook) else store.codebook(project, codebook_key)[1]
     rows = [_checked_decision(row, codebook) for row in rows]
     repeated = sorted(item for item, n in Counter(row.item_id for row in rows).items() if n > 1)
     if repeated:
@@ -939,9 +863,7 @@ class SpanCounts:
         return self.matched / total if total else math.nan
 
     def __add__(self, other: SpanCounts) -> SpanCounts:
-        return SpanCounts(
-            self.matched + other.matched, self.only_a + other.only_a, self.only_b + other.only_b
-        )
+        return SpanCounts(self.matched + other.matched, self.only_a + other.only_a, self.only_b + other.only_b)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from covalue.analysis.reliability import (
     FieldReliability,
     ReliabilityReport,
     disagreements,
-    read_label_csv,
     record_consensus,
     reliability_from_rows,
     rows_from_store,
@@ -36,6 +35,7 @@ from covalue.cli.common import DbOption, ProjectOption, console, handle_errors, 
 from covalue.errors import StoreError
 from covalue.framework import load_codebook
 from covalue.framework.codebook import Codebook
+from covalue.ingest.labels import read_label_csv
 from covalue.model.labels import LabelRow
 from covalue.store.repository import ProjectInfo, Store
 
@@ -83,9 +83,7 @@ def agree(
         Path | None,
         typer.Option("--disagreements", help="Write every item and field the coders differ on to this CSV."),
     ] = None,
-    codes: Annotated[
-        bool, typer.Option("--codes", help="Table: also list every code of multi-valued fields.")
-    ] = False,
+    codes: Annotated[bool, typer.Option("--codes", help="Table: also list every code of multi-valued fields.")] = False,
 ) -> None:
     """Inter-coder reliability per field, per code and per Gioia level.
 
@@ -120,9 +118,7 @@ def _load_rows(
         if len(files) < 2:
             raise typer.BadParameter("give two or more CSV files to compare", param_hint="FILES")
         book = load_codebook(codebook)
-        return {
-            name: read_label_csv(path, book) for name, path in zip(_names(files), files, strict=True)
-        }, book
+        return {name: read_label_csv(path, book) for name, path in zip(_names(files), files, strict=True)}, book
     if len(coders) < 2:
         raise typer.BadParameter("give two or more CSV files, or two or more --coder", param_hint="--coder")
     with open_project(db, project) as (store, info):
@@ -167,9 +163,7 @@ def _print_report(report: ReliabilityReport, *, show_codes: bool) -> None:
         )
 
 
-def _add_rows(
-    table: Table, label: str, result: FieldReliability, statistics: list[str], show_codes: bool
-) -> None:
+def _add_rows(table: Table, label: str, result: FieldReliability, statistics: list[str], show_codes: bool) -> None:
     suffix = f" ({result.level})" if result.aggregate is not None and result.level else ""
     table.add_row(_label(label + suffix, result.overall), *_cells(result.overall, statistics))
     if show_codes:
@@ -209,9 +203,7 @@ def _number(value: float, digits: int) -> str:
 
 @handle_errors
 def consensus(
-    file: Annotated[
-        Path, typer.Argument(help="Annotation-guide CSV of adjudicated decisions (one row per incident).")
-    ],
+    file: Annotated[Path, typer.Argument(help="Annotation-guide CSV of adjudicated decisions (one row per incident).")],
     coder: Annotated[str, typer.Option(help="Name of the consensus coder.")] = "consensus",
     db: DbOption = None,
     project: ProjectOption = None,

@@ -24,9 +24,7 @@ def list_codebooks() -> None:
     for codebook_id in bundled_codebook_ids():
         codebook = load_codebook(codebook_id)
         codable = sum(1 for c in codebook.all_codes() if c.codable)
-        table.add_row(
-            codebook.id, codebook.version, codebook.spec.name, str(len(codebook.dimensions)), str(codable)
-        )
+        table.add_row(codebook.id, codebook.version, codebook.spec.name, str(len(codebook.dimensions)), str(codable))
     console.print(table)
 
 
@@ -34,12 +32,8 @@ def list_codebooks() -> None:
 @handle_errors
 def show(
     codebook: Annotated[str, typer.Argument(help="A bundled codebook id (e.g. vcd) or a YAML file.")],
-    dimension: Annotated[
-        str | None, typer.Option("--dimension", "-d", help="Show only this dimension.")
-    ] = None,
-    details: Annotated[
-        bool, typer.Option("--details", help="Also print definitions and indicators.")
-    ] = False,
+    dimension: Annotated[str | None, typer.Option("--dimension", "-d", help="Show only this dimension.")] = None,
+    details: Annotated[bool, typer.Option("--details", help="Also print definitions and indicators.")] = False,
 ) -> None:
     """Show a codebook's dimensions and code hierarchy."""
     loaded = load_codebook(codebook)
@@ -47,9 +41,7 @@ def show(
     console.print(loaded.spec.description, highlight=False)
     dimensions = [loaded.dimension(dimension)] if dimension else list(loaded.dimensions)
     for dim in dimensions:
-        tree = Tree(
-            f"[bold]{dim.id}[/bold] — {dim.name} ({dim.cardinality}{', required' if dim.required else ''})"
-        )
+        tree = Tree(f"[bold]{dim.id}[/bold] — {dim.name} ({dim.cardinality}{', required' if dim.required else ''})")
         _add_codes(tree, loaded, dim.id, None, details)
         console.print(tree, highlight=False)
 
@@ -90,8 +82,7 @@ def validate(
             continue
         codable = sum(1 for c in codebook.all_codes() if c.codable)
         console.print(
-            f"[green]ok[/green] {file}: {codebook.key}, {len(codebook.dimensions)} dimensions, "
-            f"{codable} codable codes",
+            f"[green]ok[/green] {file}: {codebook.key}, {len(codebook.dimensions)} dimensions, {codable} codable codes",
             highlight=False,
         )
     if failed:

@@ -35,26 +35,18 @@ def import_command(
     relationship_column: Annotated[str | None, typer.Option(help="Column with B2C/B2B/B2G/G2C.")] = None,
     channel_column: Annotated[str | None, typer.Option(help="Column naming the channel.")] = None,
     date_column: Annotated[str | None, typer.Option(help="Column with the incident's date.")] = None,
-    customer_column: Annotated[
-        str | None, typer.Option(help="Column with a customer/relationship id.")
-    ] = None,
+    customer_column: Annotated[str | None, typer.Option(help="Column with a customer/relationship id.")] = None,
     thread_column: Annotated[str | None, typer.Option(help="Column with a thread/conversation id.")] = None,
-    position_column: Annotated[
-        str | None, typer.Option(help="Column with the position in the thread.")
-    ] = None,
+    position_column: Annotated[str | None, typer.Option(help="Column with the position in the thread.")] = None,
     metadata_column: Annotated[
         list[str] | None,
-        typer.Option(
-            "--metadata-column", help="Keep only these columns as metadata (repeat; default: all others)."
-        ),
+        typer.Option("--metadata-column", help="Keep only these columns as metadata (repeat; default: all others)."),
     ] = None,
     source: Annotated[str | None, typer.Option(help="Source name for every incident of the file.")] = None,
     relationship_type: Annotated[
         str | None, typer.Option(help="Relationship type for every incident: B2C, B2B, B2G or G2C.")
     ] = None,
-    channel: Annotated[
-        str | None, typer.Option(help="Channel for every incident (e.g. twitter, email).")
-    ] = None,
+    channel: Annotated[str | None, typer.Option(help="Channel for every incident (e.g. twitter, email).")] = None,
     encoding: Annotated[str, typer.Option(help="Text encoding of CSV/TSV/JSONL/.txt input.")] = "utf-8",
     delimiter: Annotated[str | None, typer.Option(help="CSV delimiter (default: sniffed).")] = None,
     sheet: Annotated[str | None, typer.Option(help="Excel sheet (default: the first).")] = None,
@@ -64,14 +56,10 @@ def import_command(
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Skip bad rows and report them instead of stopping.")
     ] = False,
-    max_text_chars: Annotated[
-        int, typer.Option(help="Longest text accepted, in characters.", min=1)
-    ] = 100_000,
+    max_text_chars: Annotated[int, typer.Option(help="Longest text accepted, in characters.", min=1)] = 100_000,
     labels: Annotated[
         bool,
-        typer.Option(
-            "--labels", help="The file holds reference labels (annotation-guide CSV), not incidents."
-        ),
+        typer.Option("--labels", help="The file holds reference labels (annotation-guide CSV), not incidents."),
     ] = False,
     coder: Annotated[str, typer.Option(help="With --labels: the coder the labels belong to.")] = "gold",
     codebook: Annotated[str, typer.Option(help="With --labels: codebook id or YAML file.")] = "vcd",
@@ -201,15 +189,11 @@ def _print_problems(skipped: int, problems: list) -> None:
     for problem in problems[:20]:
         console.print(f"  {problem.to_error()}", highlight=False, markup=False, soft_wrap=True)
     if skipped > 20:
-        console.print(
-            f"  … and {skipped - 20:,} more (all listed in the project's import log).", highlight=False
-        )
+        console.print(f"  … and {skipped - 20:,} more (all listed in the project's import log).", highlight=False)
 
 
 def export_command(
-    out: Annotated[
-        Path, typer.Argument(help="Output file; its extension picks the format unless --format is given.")
-    ],
+    out: Annotated[Path, typer.Argument(help="Output file; its extension picks the format unless --format is given.")],
     what: Annotated[str, typer.Option("--what", help="incidents or codings.")] = "incidents",
     db: DbOption = None,
     project: ProjectOption = None,
@@ -217,14 +201,10 @@ def export_command(
         str | None, typer.Option("--format", help=f"One of {', '.join(FORMATS)}, qdpx or qdc (REFI-QDA).")
     ] = None,
     coder: Annotated[str | None, typer.Option(help="Only this coder's codings.")] = None,
-    codebook: Annotated[
-        str | None, typer.Option(help="Only codings under this codebook (id or id@version).")
-    ] = None,
+    codebook: Annotated[str | None, typer.Option(help="Only codings under this codebook (id or id@version).")] = None,
     layout: Annotated[
         str,
-        typer.Option(
-            help="Codings: 'long' (one row per coding) or 'guide' (annotation-guide CSV, one coder)."
-        ),
+        typer.Option(help="Codings: 'long' (one row per coding) or 'guide' (annotation-guide CSV, one coder)."),
     ] = "long",
 ) -> None:
     """Export incidents or codings to CSV, Parquet or JSON Lines, or the project to REFI-QDA (.qdpx/.qdc)."""
@@ -244,9 +224,7 @@ def export_command(
             if layout == "guide" and stored is None:
                 keys = store.codebooks(info)
                 if len(keys) != 1:
-                    raise CovalueError(
-                        "the guide layout needs --codebook when the project has several codebooks"
-                    )
+                    raise CovalueError("the guide layout needs --codebook when the project has several codebooks")
                 stored = store.codebook(info, keys[0][1])
             count = export_codings(store, info, out, format, coder=coder, codebook=stored, layout=layout)
     console.print(

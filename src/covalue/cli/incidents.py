@@ -64,9 +64,7 @@ def show(
         if value:
             console.print(f"[bold]{name}:[/bold] {value}", highlight=False)
     if incident.metadata:
-        console.print(
-            f"[bold]metadata:[/bold] {json.dumps(incident.metadata, ensure_ascii=False)}", highlight=False
-        )
+        console.print(f"[bold]metadata:[/bold] {json.dumps(incident.metadata, ensure_ascii=False)}", highlight=False)
     console.print()
     console.print(incident.text, highlight=False, markup=False)
     if codings:
@@ -74,7 +72,5 @@ def show(
         for coding in codings:
             span = f"[{coding.span.start}, {coding.span.end})" if coding.span else ""
             confidence = f"{coding.confidence:.2f}" if coding.confidence is not None else ""
-            table.add_row(
-                coding.coder, coding.codebook or "", coding.dimension, coding.code_id, span, confidence
-            )
+            table.add_row(coding.coder, coding.codebook or "", coding.dimension, coding.code_id, span, confidence)
         console.print(table, highlight=False)

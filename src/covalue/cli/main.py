@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from covalue import __version__
-from covalue.cli import agree, codebooks, data, incidents, projects
+from covalue.cli import agree, codebooks, coding, data, incidents, projects
 
 app = typer.Typer(
     name="covalue",
@@ -24,9 +24,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    version: bool = typer.Option(
-        False, "--version", callback=_version, is_eager=True, help="Print the version."
-    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """covalue command line."""
 
@@ -37,6 +35,10 @@ app.command("example")(projects.example)
 app.command("demo")(projects.demo)
 app.command("import")(data.import_command)
 app.command("export")(data.export_command)
+app.command("code")(coding.code)
+app.command("train")(coding.train)
+app.command("suggest")(coding.suggest_command)
+app.command("evaluate")(coding.evaluate_command)
 app.command("agree")(agree.agree)
 app.command("consensus")(agree.consensus)
 app.add_typer(codebooks.app, name="codebook")

@@ -26,15 +26,11 @@ EXAMPLE_FILES = ("incidents.csv", "labels_gold.csv", "SOURCES.md")
 @handle_errors
 def init(
     db: DbOption = None,
-    project: Annotated[
-        str, typer.Option("--project", "-p", help="Name of the project to create.")
-    ] = "default",
+    project: Annotated[str, typer.Option("--project", "-p", help="Name of the project to create.")] = "default",
     description: Annotated[str | None, typer.Option(help="A line saying what the project is about.")] = None,
     codebook: Annotated[
         str,
-        typer.Option(
-            help="Codebook to attach (bundled id or YAML file); other codebooks can be added later."
-        ),
+        typer.Option(help="Codebook to attach (bundled id or YAML file); other codebooks can be added later."),
     ] = "vcd",
 ) -> None:
     """Create the database (if needed) and a project in it."""
@@ -51,8 +47,7 @@ def init(
         store.close()
     verb = "Created" if created else "Found existing"
     console.print(
-        f"{verb} project [bold]{info.name}[/bold] in "
-        f"{store.engine.url.render_as_string(hide_password=True)}.",
+        f"{verb} project [bold]{info.name}[/bold] in {store.engine.url.render_as_string(hide_password=True)}.",
         highlight=False,
         soft_wrap=True,  # file paths and URLs must not be split when the output is piped or logged
     )
@@ -74,13 +69,9 @@ def summary(
 
 def print_summary(store: Store, info: ProjectInfo) -> None:
     facts = store.summary(info)
-    console.print(
-        f"[bold]Project {facts['project']}[/bold]: {facts['incidents']:,} incidents", highlight=False
-    )
+    console.print(f"[bold]Project {facts['project']}[/bold]: {facts['incidents']:,} incidents", highlight=False)
     if facts["first_date"]:
-        console.print(
-            f"Dates: {facts['first_date']:%Y-%m-%d} to {facts['last_date']:%Y-%m-%d}", highlight=False
-        )
+        console.print(f"Dates: {facts['first_date']:%Y-%m-%d} to {facts['last_date']:%Y-%m-%d}", highlight=False)
     table = Table("source", "incidents", title="By source")
     for name, count in facts["by_source"].items():
         table.add_row(name, f"{count:,}")
@@ -118,9 +109,7 @@ def _print_top_codes(store: Store, info: ProjectInfo, coders: dict) -> None:
 
 @handle_errors
 def example(
-    folder: Annotated[
-        Path, typer.Argument(help="Folder to write the example files into (created if missing).")
-    ],
+    folder: Annotated[Path, typer.Argument(help="Folder to write the example files into (created if missing).")],
 ) -> None:
     """Write the bundled example data (real incidents with reference labels) into FOLDER."""
     paths = write_example(folder)
@@ -141,9 +130,9 @@ def write_example(folder: Path) -> list[Path]:
 
 @handle_errors
 def demo(
-    folder: Annotated[
-        Path, typer.Option("--dir", help="Where to put the example files and database.")
-    ] = Path("covalue-example"),
+    folder: Annotated[Path, typer.Option("--dir", help="Where to put the example files and database.")] = Path(
+        "covalue-example"
+    ),
 ) -> None:
     """Run the main job on the bundled example: write the data, create a project, import, summarise."""
     incidents, labels, _ = write_example(folder)
@@ -156,13 +145,10 @@ def demo(
         codebook = load_codebook("vcd")
         store.add_codebook(info, codebook)
         report = import_incidents(store, info, incidents)
-        console.print(
-            f"Imported {report.imported} incidents from {incidents}.", highlight=False, soft_wrap=True
-        )
+        console.print(f"Imported {report.imported} incidents from {incidents}.", highlight=False, soft_wrap=True)
         labelled = import_labels(store, info, labels, codebook, Coder(name="gold"))
         console.print(
-            f"Imported {labelled.codings} reference codings of {labelled.incidents} incidents "
-            "(coder 'gold').",
+            f"Imported {labelled.codings} reference codings of {labelled.incidents} incidents (coder 'gold').",
             highlight=False,
         )
         print_summary(store, info)

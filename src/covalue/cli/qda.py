@@ -70,9 +70,7 @@ def import_qda(
 
 def _print_export(report: ExportReport) -> None:
     if report.format == "qdc":
-        console.print(
-            f"Wrote codebook {report.codebook} ({report.codes} codes) to {report.path}.", highlight=False
-        )
+        console.print(f"Wrote codebook {report.codebook} ({report.codes} codes) to {report.path}.", highlight=False)
     else:
         console.print(
             f"Wrote {report.incidents:,} incidents, "
@@ -86,8 +84,7 @@ def _print_export(report: ExportReport) -> None:
 def _print_import(report: ImportReport) -> None:
     if report.format == "qdc":
         console.print(
-            f"Attached codebook [bold]{report.codebook}[/bold] "
-            f"({report.codes} codes, {report.codebook_origin}).",
+            f"Attached codebook [bold]{report.codebook}[/bold] ({report.codes} codes, {report.codebook_origin}).",
             highlight=False,
         )
     else:

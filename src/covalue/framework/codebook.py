@@ -85,8 +85,7 @@ class Codebook:
             return self._dimensions[dimension_id]
         except KeyError:
             raise KeyError(
-                f"codebook {self.key} has no dimension {dimension_id!r} "
-                f"(it has {', '.join(self.dimension_ids)})"
+                f"codebook {self.key} has no dimension {dimension_id!r} (it has {', '.join(self.dimension_ids)})"
             ) from None
 
     def is_multi(self, dimension_id: str) -> bool:
@@ -107,9 +106,7 @@ class Codebook:
         try:
             return codes[code_id]
         except KeyError:
-            raise KeyError(
-                f"dimension {dimension_id!r} of codebook {self.key} has no code {code_id!r}"
-            ) from None
+            raise KeyError(f"dimension {dimension_id!r} of codebook {self.key} has no code {code_id!r}") from None
 
     def has_code(self, dimension_id: str, code_id: str) -> bool:
         return code_id in self._codes.get(dimension_id, {})

@@ -36,8 +36,7 @@ class _Frozen(BaseModel):
 def _check_identifier(value: str) -> str:
     if not _ID_PATTERN.match(value):
         raise ValueError(
-            f"{value!r} is not a valid id: use letters, digits, '_', '.', '-' and start with a "
-            "letter or digit"
+            f"{value!r} is not a valid id: use letters, digits, '_', '.', '-' and start with a letter or digit"
         )
     return value
 
@@ -154,16 +153,14 @@ class CodebookSpec(_Frozen):
             for code, nested_parent in flat:
                 if code.parent is not None and nested_parent is not None and code.parent != nested_parent:
                     raise ValueError(
-                        f"{where}: code {code.id!r} is nested under {nested_parent!r} "
-                        f"but names parent {code.parent!r}"
+                        f"{where}: code {code.id!r} is nested under {nested_parent!r} but names parent {code.parent!r}"
                     )
                 if code.parent is not None and code.parent not in ids:
                     raise ValueError(f"{where}: code {code.id!r} names unknown parent {code.parent!r}")
                 for source in code.sources:
                     if source not in known_sources:
                         raise ValueError(
-                            f"{where}: code {code.id!r} cites unknown source {source!r}; "
-                            f"declare it under 'sources'"
+                            f"{where}: code {code.id!r} cites unknown source {source!r}; declare it under 'sources'"
                         )
             _no_cycles({c.id: (c.parent or p) for c, p in flat}, where)
             if not any(c.codable for c, _ in flat):

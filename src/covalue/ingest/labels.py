@@ -8,7 +8,7 @@ against the project; like incident imports, the whole file goes in or nothing do
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,20 +87,35 @@ def import_labels(
                 import_id,
                 report.incidents,
                 report.skipped,
-                [
-                    {"file": p.file, "line": p.line, "field": p.field, "message": p.message}
-                    for p in report.problems
-                ],
+                [{"file": p.file, "line": p.line, "field": p.field, "message": p.message} for p in report.problems],
             )
     report.seconds = time.perf_counter() - started
     return report
 
 
+def read_label_csv(path: str | Path, codebook: Codebook) -> dict[str, LabelRow]:
+    """Read an annotation-guide CSV into rows keyed by ``item_id``, checking every value.
+
+    The first problem raises :class:`InputError` naming the file, line and field. Columns may be
+    any subset of the codebook's dimensions (plus ``note``); an unknown column is an error,
+    because a misspelt field would otherwise be silently left out of a comparison.
+    """
+    rows: dict[str, LabelRow] = {}
+    with open_reader(path, "csv") as reader:
+        dimensions = _check_header(reader.columns, codebook, str(path))
+        for record in reader:
+            parsed = record
+            if not isinstance(record, RecordProblem):
+                parsed = _parse_record(record, codebook, dimensions, rows)
+            if isinstance(parsed, RecordProblem):
+                raise parsed.to_error()
+            rows[parsed.item_id] = parsed
+    return rows
+
+
 def _check_header(columns: list[str], codebook: Codebook, file: str) -> list[str]:
     if ID_COLUMN not in columns:
-        raise InputError(
-            file, f"no {ID_COLUMN!r} column; the header is: {', '.join(columns)}", line=1, field=ID_COLUMN
-        )
+        raise InputError(file, f"no {ID_COLUMN!r} column; the header is: {', '.join(columns)}", line=1, field=ID_COLUMN)
     dimensions = [c for c in columns if c in codebook.dimension_ids]
     unknown = [c for c in columns if c not in dimensions and c not in (ID_COLUMN, NOTE_COLUMN)]
     if unknown:
@@ -132,26 +147,24 @@ def _parse_rows(
         if isinstance(parsed, RecordProblem):
             _problem(report, parsed, skip_bad)
             continue
+        seen.add(parsed.item_id)
         yield parsed, record.line
 
 
 def _parse_record(
-    record: RawRecord, codebook: Codebook, dimensions: list[str], seen: set[str]
+    record: RawRecord, codebook: Codebook, dimensions: list[str], seen: Container[str]
 ) -> LabelRow | RecordProblem:
     item_id = str(record.values.get(ID_COLUMN) or "").strip()
     if not item_id:
         return RecordProblem(record.file, record.line, ID_COLUMN, "empty item_id")
     if item_id in seen:
-        return RecordProblem(
-            record.file, record.line, ID_COLUMN, f"item {item_id!r} is labelled twice in this file"
-        )
+        return RecordProblem(record.file, record.line, ID_COLUMN, f"item {item_id!r} is labelled twice in this file")
     values: dict[str, tuple[str, ...]] = {}
     for dimension in dimensions:
         try:
             values[dimension] = parse_label_value(codebook, dimension, record.values.get(dimension))
         except ValueError as exc:
             return RecordProblem(record.file, record.line, dimension, str(exc))
-    seen.add(item_id)
     note = record.values.get(NOTE_COLUMN) or None
     return LabelRow(item_id=item_id, values=values, note=note)
 
@@ -193,9 +206,7 @@ def _store_chunk(
         else:
             keep.append(row)
     if replace:
-        report.replaced += store.delete_codings(
-            connection, coder_id, codebook_pk, [pks[r.item_id] for r in keep]
-        )
+        report.replaced += store.delete_codings(connection, coder_id, codebook_pk, [pks[r.item_id] for r in keep])
     codings = [c for row in keep for c in row_to_codings(row, coder.name)]
     store.insert_codings(connection, project, codebook_pk, codings, {coder.name: coder_id}, pks)
     report.incidents += len(keep)

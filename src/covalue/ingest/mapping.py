@@ -89,9 +89,7 @@ class ColumnMapping:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.constants) - set(CONSTANT_FIELDS))
         if unknown:
-            raise ValueError(
-                f"no constant allowed for {', '.join(unknown)}; use {', '.join(CONSTANT_FIELDS)}"
-            )
+            raise ValueError(f"no constant allowed for {', '.join(unknown)}; use {', '.join(CONSTANT_FIELDS)}")
 
     @property
     def columns(self) -> dict[str, str]:
@@ -111,9 +109,7 @@ class ColumnMapping:
         """Guess the mapping from the header; explicit ``overrides`` (field=column) win."""
         unknown = sorted(set(overrides) - set(INCIDENT_FIELDS))
         if unknown:
-            raise TypeError(
-                f"unknown incident field(s) {', '.join(unknown)}; use {', '.join(INCIDENT_FIELDS)}"
-            )
+            raise TypeError(f"unknown incident field(s) {', '.join(unknown)}; use {', '.join(INCIDENT_FIELDS)}")
         chosen = {
             name: _resolve_column(column, columns, file, name)
             for name, column in overrides.items()
@@ -147,9 +143,7 @@ def _resolve_column(column: str, columns: list[str], file: str, name: str) -> st
     loose = [c for c in columns if _normalise(c) == _normalise(column)]
     if len(loose) == 1:
         return loose[0]
-    raise InputError(
-        file, f"column {column!r} not found; columns are: {', '.join(columns)}", line=1, field=name
-    )
+    raise InputError(file, f"column {column!r} not found; columns are: {', '.join(columns)}", line=1, field=name)
 
 
 def _find_column(candidates: tuple[str, ...], columns: list[str], used: set[str]) -> str | None:
@@ -192,9 +186,7 @@ class RecordMapper:
     ``day_first`` reads ``03/04/2021`` as 3 April (UK/EU exports) instead of the US March 4.
     """
 
-    def __init__(
-        self, mapping: ColumnMapping, *, max_text_chars: int = 100_000, day_first: bool = False
-    ) -> None:
+    def __init__(self, mapping: ColumnMapping, *, max_text_chars: int = 100_000, day_first: bool = False) -> None:
         self.mapping = mapping
         self.max_text_chars = max_text_chars
         self.day_first = day_first
@@ -285,11 +277,7 @@ class RecordMapper:
 
 
 def _parse_constants(constants: dict[str, str], *, day_first: bool) -> dict[str, Any]:
-    return {
-        name: _convert(name, name, value, day_first)
-        for name, value in constants.items()
-        if not _is_empty(value)
-    }
+    return {name: _convert(name, name, value, day_first) for name, value in constants.items() if not _is_empty(value)}
 
 
 # --------------------------------------------------------------------------------------------

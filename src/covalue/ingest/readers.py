@@ -157,9 +157,7 @@ def open_reader(
         delimiter = _check_delimiter(path, delimiter)
         if delimiter is None and fmt == "tsv":
             delimiter = "\t"
-        return CsvReader(
-            path, format=fmt, encoding=encoding, delimiter=delimiter, max_field_chars=max_field_chars
-        )
+        return CsvReader(path, format=fmt, encoding=encoding, delimiter=delimiter, max_field_chars=max_field_chars)
     if fmt == "jsonl":
         return JsonlReader(path, encoding=encoding, max_field_chars=max_field_chars)
     if fmt == "parquet":
@@ -420,13 +418,11 @@ class CsvReader(_BaseReader):
         text = str(exc)
         if "unexpected end of data" in text:
             message = (
-                "a quoted field in this record is never closed (the file ends inside it); "
-                'look for a stray " character'
+                'a quoted field in this record is never closed (the file ends inside it); look for a stray " character'
             )
         elif "field larger than field limit" in text:
             message = (
-                f"a field is longer than {self._hard_limit:,} characters, probably because a quote "
-                "is never closed"
+                f"a field is longer than {self._hard_limit:,} characters, probably because a quote is never closed"
             )
         else:
             where = f" at line {current}" if current != start else ""
@@ -550,9 +546,7 @@ class ParquetReader(_BaseReader):
 
     format = "parquet"
 
-    def __init__(
-        self, path: Path, *, max_field_chars: int = 1_000_000, batch_rows: int = PARQUET_BATCH_ROWS
-    ) -> None:
+    def __init__(self, path: Path, *, max_field_chars: int = 1_000_000, batch_rows: int = PARQUET_BATCH_ROWS) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -705,9 +699,7 @@ class TextFolderReader(_BaseReader):
         file = str(file_path)
         try:
             if file_path.stat().st_size > 4 * self.max_field_chars:  # skip reading a huge file
-                return RecordProblem(
-                    file, 1, "text", f"file is larger than {self.max_field_chars:,} characters"
-                )
+                return RecordProblem(file, 1, "text", f"file is larger than {self.max_field_chars:,} characters")
             raw = file_path.read_bytes()
         except OSError as exc:
             return RecordProblem(file, None, None, f"cannot read the file ({exc.strerror or exc})")

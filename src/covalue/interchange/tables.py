@@ -143,9 +143,7 @@ def _write_csv(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], path: P
     return count
 
 
-def _write_jsonl(
-    rows: Iterable[dict[str, Any]], columns: tuple[str, ...], path: Path, nested: set[str]
-) -> int:
+def _write_jsonl(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], path: Path, nested: set[str]) -> int:
     count = 0
     with path.open("w", encoding="utf-8") as handle:
         for row in rows:
@@ -155,9 +153,7 @@ def _write_jsonl(
     return count
 
 
-def _write_parquet(
-    rows: Iterable[dict[str, Any]], columns: tuple[str, ...], path: Path, nested: set[str]
-) -> int:
+def _write_parquet(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], path: Path, nested: set[str]) -> int:
     """Parquet with a fixed schema; nested values are stored as JSON text (portable to any reader)."""
     count = 0
     writer: pq.ParquetWriter | None = None
@@ -235,10 +231,6 @@ def _coding_row(coding: Coding) -> dict[str, Any]:
 def _guide_row(item_id: str, codings: list[Coding], dimensions: list[str]) -> dict[str, Any]:
     cells: dict[str, list[str]] = {d: [] for d in dimensions}
     for coding in codings:
-        if (
-            coding.span is None
-            and coding.dimension in cells
-            and coding.code_id not in cells[coding.dimension]
-        ):
+        if coding.span is None and coding.dimension in cells and coding.code_id not in cells[coding.dimension]:
             cells[coding.dimension].append(coding.code_id)
     return {ID_COLUMN: item_id, **{d: format_label_value(codes) for d, codes in cells.items()}}

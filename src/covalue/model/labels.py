@@ -57,9 +57,7 @@ def parse_label_value(codebook: Codebook, dimension: str, raw: str | None) -> tu
         flat = codebook.code(dimension, part)
         if not flat.codable:
             children = ", ".join(flat.children) or "none"
-            raise ValueError(
-                f"{part!r} is a grouping, not a codable code; use one of its children ({children})"
-            )
+            raise ValueError(f"{part!r} is a grouping, not a codable code; use one of its children ({children})")
         if part not in codes:
             codes.append(part)
     if len(codes) > 1 and not codebook.is_multi(dimension):

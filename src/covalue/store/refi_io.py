@@ -105,10 +105,7 @@ def coder_records(connection: Connection, project: ProjectInfo) -> list[CoderRec
     rows = connection.execute(
         select(CoderRow.__table__).where(CoderRow.project_id == project.id).order_by(CoderRow.id)
     ).all()
-    return [
-        CoderRecord(pk=r.id, name=r.name, kind=r.kind, model=r.model, version=r.version, guid=r.guid)
-        for r in rows
-    ]
+    return [CoderRecord(pk=r.id, name=r.name, kind=r.kind, model=r.model, version=r.version, guid=r.guid) for r in rows]
 
 
 def code_guids(connection: Connection, codebook_pk: int) -> dict[tuple[str, str], str]:
@@ -132,9 +129,7 @@ def code_guid_index(connection: Connection, project: ProjectInfo) -> dict[str, t
         .where(CodebookRow.project_id == project.id)
         .order_by(CodeRow.id)
     ).all()  # fmt: skip
-    return {
-        r.guid.lower(): (r.codebook_pk, f"{r.codebook_id}@{r.version}", r.dimension, r.code_id) for r in rows
-    }
+    return {r.guid.lower(): (r.codebook_pk, f"{r.codebook_id}@{r.version}", r.dimension, r.code_id) for r in rows}
 
 
 def codebook_keys(connection: Connection, project: ProjectInfo) -> dict[str, tuple[int, str]]:
@@ -246,9 +241,7 @@ def set_code_guids(connection: Connection, codebook_pk: int, guids: dict[tuple[s
     for (dimension, code_id), guid in guids.items():
         connection.execute(
             update(CodeRow)
-            .where(
-                CodeRow.codebook_pk == codebook_pk, CodeRow.dimension == dimension, CodeRow.code_id == code_id
-            )
+            .where(CodeRow.codebook_pk == codebook_pk, CodeRow.dimension == dimension, CodeRow.code_id == code_id)
             .values(guid=guid)
         )
 
@@ -266,10 +259,7 @@ def insert_incidents(
     for chunk_start in range(0, len(incidents), 2000):
         connection.execute(
             insert(IncidentRow.__table__),
-            [
-                _incident_values(project, new, import_id, now)
-                for new in incidents[chunk_start : chunk_start + 2000]
-            ],
+            [_incident_values(project, new, import_id, now) for new in incidents[chunk_start : chunk_start + 2000]],
         )
     found = incidents_by_guid(connection, project, [n.guid for n in incidents])
     return {guid: pk for guid, (pk, _, _) in found.items()}
@@ -311,9 +301,7 @@ def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
         yield list(values[start : start + _CHUNK])
 
 
-def _incident_values(
-    project: ProjectInfo, new: NewIncident, import_id: int | None, now: datetime
-) -> dict[str, Any]:
+def _incident_values(project: ProjectInfo, new: NewIncident, import_id: int | None, now: datetime) -> dict[str, Any]:
     i = new.incident
     return {
         "project_id": project.id,

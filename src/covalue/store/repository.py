@@ -77,9 +77,7 @@ class Store:
         try:
             current = database.current_revision(engine)
         except Exception as exc:  # connection refused, bad credentials, unreadable file
-            raise StoreError(
-                f"cannot open database {engine.url.render_as_string(hide_password=True)}: {exc}"
-            ) from exc
+            raise StoreError(f"cannot open database {engine.url.render_as_string(hide_password=True)}: {exc}") from exc
         if current is None and not create:
             raise StoreError(
                 f"no covalue database at {engine.url.render_as_string(hide_password=True)}; "
@@ -154,9 +152,7 @@ class Store:
         raise StoreError(f"no project named {name!r} (projects: {names})")
 
     # -- codebooks ----------------------------------------------------------------------------
-    def add_codebook(
-        self, project: ProjectInfo, codebook: Codebook, connection: Connection | None = None
-    ) -> int:
+    def add_codebook(self, project: ProjectInfo, codebook: Codebook, connection: Connection | None = None) -> int:
         """Attach a codebook snapshot; idempotent for the same content, an error for a clash."""
         with self.session(connection) as session:
             existing = session.scalar(
@@ -223,9 +219,7 @@ class Store:
     def ensure_coder(self, project: ProjectInfo, coder: Coder, connection: Connection | None = None) -> int:
         """The coder's row id, creating it on first use."""
         with self.session(connection) as session:
-            row = session.scalar(
-                select(CoderRow).where(CoderRow.project_id == project.id, CoderRow.name == coder.name)
-            )
+            row = session.scalar(select(CoderRow).where(CoderRow.project_id == project.id, CoderRow.name == coder.name))
             if row is None:
                 row = CoderRow(
                     project_id=project.id,
@@ -261,18 +255,25 @@ class Store:
     def incident(self, project: ProjectInfo, external_id: str) -> Incident:
         with self.session() as session:
             row = session.scalar(
-                select(IncidentRow).where(
-                    IncidentRow.project_id == project.id, IncidentRow.external_id == external_id
-                )
+                select(IncidentRow).where(IncidentRow.project_id == project.id, IncidentRow.external_id == external_id)
             )
             if row is None:
                 raise StoreError(f"project {project.name!r} has no incident {external_id!r}")
             return _incident(row)
 
     def iter_incidents(
-        self, project: ProjectInfo, *, batch_size: int = 1000, source: str | None = None
+        self,
+        project: ProjectInfo,
+        *,
+        batch_size: int = 1000,
+        source: str | None = None,
+        uncoded_by: tuple[int, int] | None = None,
     ) -> Iterator[Incident]:
-        """All incidents in import order, fetched in keyset-paginated batches (flat memory)."""
+        """Incidents in import order, fetched in keyset-paginated batches (flat memory).
+
+        ``uncoded_by=(coder_id, codebook_pk)`` leaves out incidents that coder already coded
+        under that codebook, which is how an interrupted coding run resumes.
+        """
         last_id = 0
         while True:
             with self.session() as session:
@@ -284,6 +285,13 @@ class Store:
                 )
                 if source is not None:
                     query = query.where(IncidentRow.source == source)
+                if uncoded_by is not None:
+                    coded = select(CodingRow.id).where(
+                        CodingRow.incident_id == IncidentRow.id,
+                        CodingRow.coder_id == uncoded_by[0],
+                        CodingRow.codebook_pk == uncoded_by[1],
+                    )
+                    query = query.where(~coded.exists())
                 rows = session.scalars(query).all()
                 batch = [_incident(row) for row in rows]
             if not rows:
@@ -302,9 +310,7 @@ class Store:
             rows = session.scalars(query.order_by(IncidentRow.id).offset(offset).limit(limit)).all()
             return [_incident(row) for row in rows]
 
-    def incident_pks(
-        self, connection: Connection, project: ProjectInfo, external_ids: Sequence[str]
-    ) -> dict[str, int]:
+    def incident_pks(self, connection: Connection, project: ProjectInfo, external_ids: Sequence[str]) -> dict[str, int]:
         """Map external ids to row ids (chunked to stay under SQL parameter limits)."""
         found: dict[str, int] = {}
         for start in range(0, len(external_ids), 500):
@@ -349,15 +355,11 @@ class Store:
             ],
         )
 
-    def existing_ids(
-        self, connection: Connection, project: ProjectInfo, external_ids: Iterable[str]
-    ) -> set[str]:
+    def existing_ids(self, connection: Connection, project: ProjectInfo, external_ids: Iterable[str]) -> set[str]:
         return set(self.incident_pks(connection, project, list(external_ids)))
 
     # -- imports ------------------------------------------------------------------------------
-    def start_import(
-        self, connection: Connection, project: ProjectInfo, path: str, fmt: str, kind: str
-    ) -> int:
+    def start_import(self, connection: Connection, project: ProjectInfo, path: str, fmt: str, kind: str) -> int:
         result = connection.execute(
             insert(ImportRow.__table__).values(
                 project_id=project.id, path=path, format=fmt, kind=kind, started_at=utcnow(), problems=[]
@@ -480,10 +482,7 @@ class Store:
         while True:
             with self.session() as session:
                 query = (
-                    self._codings_query(project)
-                    .where(CodingRow.id > last_id)
-                    .order_by(CodingRow.id)
-                    .limit(batch_size)
+                    self._codings_query(project).where(CodingRow.id > last_id).order_by(CodingRow.id).limit(batch_size)
                 )
                 if coder is not None:
                     query = query.where(CoderRow.name == coder)
@@ -500,9 +499,7 @@ class Store:
         """Every coding of one incident, by every coder, in the order they were made."""
         with self.session() as session:
             rows = session.execute(
-                self._codings_query(project)
-                .where(IncidentRow.external_id == external_id)
-                .order_by(CodingRow.id)
+                self._codings_query(project).where(IncidentRow.external_id == external_id).order_by(CodingRow.id)
             ).all()
         return [_coding(*row) for row in rows]
 
@@ -602,18 +599,14 @@ class Store:
             "first_date": dates[0],
             "last_date": dates[1],
             "codebooks": [key for _, key in self.codebooks(project)],
-            "coders": {
-                name: {"kind": kind, "incidents": inc, "codings": n} for name, kind, inc, n in by_coder
-            },
+            "coders": {name: {"kind": kind, "incidents": inc, "codings": n} for name, kind, inc, n in by_coder},
         }
 
     def code_counts(self, project: ProjectInfo, codebook_pk: int, coder: str) -> dict[tuple[str, str], int]:
         """Incidents per (dimension, code) for one coder: an SQL aggregate, not a Python loop."""
         with self.session() as session:
             rows = session.execute(
-                select(
-                    CodingRow.dimension, CodingRow.code_id, func.count(func.distinct(CodingRow.incident_id))
-                )
+                select(CodingRow.dimension, CodingRow.code_id, func.count(func.distinct(CodingRow.incident_id)))
                 .join(CoderRow, CodingRow.coder_id == CoderRow.id)
                 .where(
                     CoderRow.project_id == project.id,

@@ -67,9 +67,7 @@ def codebook_guids(
         guids[(dimension.id, None)] = str(uuid.uuid5(base, f"dimension:{codebook.key}/{dimension.id}"))
     for flat in codebook.all_codes():
         key = (flat.dimension, flat.id)
-        guids[key] = stored.get(key) or str(
-            uuid.uuid5(base, f"code:{codebook.key}/{flat.dimension}/{flat.id}")
-        )
+        guids[key] = stored.get(key) or str(uuid.uuid5(base, f"code:{codebook.key}/{flat.dimension}/{flat.id}"))
     return guids
 
 
@@ -77,9 +75,7 @@ def code_elements(codebook: Codebook, guids: CodeGuids) -> list[Element]:
     """One top-level ``<Code>`` per dimension with the dimension's codes nested inside."""
     elements = []
     for dimension in codebook.dimensions:
-        element = Element(
-            "Code", {"guid": guids[(dimension.id, None)], "name": dimension.name, "isCodable": "false"}
-        )
+        element = Element("Code", {"guid": guids[(dimension.id, None)], "name": dimension.name, "isCodable": "false"})
         trailer = {
             "dimension": dimension.id,
             "cardinality": dimension.cardinality,
@@ -105,9 +101,7 @@ def _code_element(flat: FlatCode, codes: dict[str, FlatCode], guids: CodeGuids) 
     if code.colour:
         attributes["color"] = code.colour
     element = Element("Code", attributes)
-    SubElement(element, "Description").text = with_trailer(
-        code.definition, {"code": code.id, "level": code.level}
-    )
+    SubElement(element, "Description").text = with_trailer(code.definition, {"code": code.id, "level": code.level})
     for child in flat.children:
         element.append(_code_element(codes[child], codes, guids))
     return element
@@ -125,9 +119,7 @@ def codebook_losses(codebook: Codebook) -> list[str]:
         "relationship_types": "relationship types",
         "note": "notes",
     }
-    present = [
-        label for name, label in fields.items() if any(getattr(c.code, name) for c in codebook.all_codes())
-    ]
+    present = [label for name, label in fields.items() if any(getattr(c.code, name) for c in codebook.all_codes())]
     if any(d.required_when for d in codebook.dimensions):
         present.append("required-when rules")
     if codebook.spec.sources or codebook.spec.authors or codebook.spec.licence:
@@ -198,9 +190,7 @@ def _read_code(element: Element, file: str, seen: set[str], counters: dict[str, 
     )
 
 
-def read_qdc(
-    path: str | Path, limits: Limits = DEFAULT_LIMITS
-) -> tuple[list[RefiCode], str | None, list[str]]:
+def read_qdc(path: str | Path, limits: Limits = DEFAULT_LIMITS) -> tuple[list[RefiCode], str | None, list[str]]:
     """(codes, origin, dropped notes) of a ``.qdc`` file, read safely."""
     file = str(path)
     root = parse_xml(read_small_file(Path(path), limits.max_xml_bytes), file)

@@ -180,9 +180,7 @@ def _dimension(
     if not any(_any_codable(c) for c in codes):
         for code in codes:
             _make_leaves_codable(code)
-        result.notes.append(
-            f"dimension {dimension_id!r} had no codable code; its leaf codes were made codable"
-        )
+        result.notes.append(f"dimension {dimension_id!r} had no codable code; its leaf codes were made codable")
     cardinality = trailer.get("cardinality")
     return {
         "id": dimension_id,
@@ -194,9 +192,7 @@ def _dimension(
     }
 
 
-def _code(
-    code: RefiCode, dimension: str, taken: set[str], used: set[str], result: ConvertedCodebook
-) -> dict[str, Any]:
+def _code(code: RefiCode, dimension: str, taken: set[str], used: set[str], result: ConvertedCodebook) -> dict[str, Any]:
     body, trailer = split_trailer(code.description)
     wanted = trailer.get("code")
     if isinstance(wanted, str) and wanted not in taken and _valid_id(wanted):

@@ -85,9 +85,7 @@ def choose_codebook(store: Store, project: ProjectInfo, requested: str | None) -
     if len(used) == 1:
         return _stored(store, used[0])
     names = ", ".join(key for _, key in keys)
-    raise CovalueError(
-        f"project {project.name!r} has several codebooks ({names}); choose one with --codebook"
-    )
+    raise CovalueError(f"project {project.name!r} has several codebooks ({names}); choose one with --codebook")
 
 
 def _stored(store: Store, codebook_pk: int) -> tuple[int, Codebook]:
@@ -227,9 +225,7 @@ def _write_cases(writer: XmlWriter, state: _Export, variables: list) -> None:
     section = LazySection(writer, "Cases", 1)
     for batch in refi_io.iter_incident_records(state.connection, state.project):
         for record in batch:
-            case = Element(
-                "Case", {"guid": _child_guid(record.guid, "case"), "name": record.incident.external_id}
-            )
+            case = Element("Case", {"guid": _child_guid(record.guid, "case"), "name": record.incident.external_id})
             case.extend(value_elements(record.incident, variables))
             SubElement(case, "SourceRef", {"targetGUID": record.guid})
             section.add(case)
@@ -252,9 +248,7 @@ def _batches_with_codings(
         grouped: dict[int, list[CodingRecord]] = {}
         if state.codebook_pk is not None:
             pks = [r.pk for r in batch]
-            for coding in refi_io.codings_of_incidents(
-                state.connection, state.codebook_pk, pks, state.only_coder
-            ):
+            for coding in refi_io.codings_of_incidents(state.connection, state.codebook_pk, pks, state.only_coder):
                 grouped.setdefault(coding.incident_pk, []).append(coding)
         yield batch, grouped
 
@@ -362,6 +356,5 @@ def _finish_report(state: _Export, connection: Connection) -> None:
     }
     if others:
         report.dropped.append(
-            f"{sum(others.values())} coding(s) under other codebooks of the project "
-            "(export each with --codebook)"
+            f"{sum(others.values())} coding(s) under other codebooks of the project (export each with --codebook)"
         )

@@ -159,9 +159,7 @@ def _coders(
     names = {u.guid: u.name for u in document.users}
     for guid in sorted(_referenced_users(document) - names.keys()):
         names[guid] = f"user-{guid[:8]}"
-        report.dropped.append(
-            f"codings name user {guid}, who is not declared; imported as coder {names[guid]!r}"
-        )
+        report.dropped.append(f"codings name user {guid}, who is not declared; imported as coder {names[guid]!r}")
     coders: dict[str | None, int] = {}
     for guid, name in names.items():
         if guid in by_guid:
@@ -181,9 +179,7 @@ def _coders(
 
 
 def _coding_users(document: RefiProject) -> list[str | None]:
-    return [
-        user for source in document.sources for _, user, *_ in _placed_codings(source, document.creating_user)
-    ]
+    return [user for source in document.sources for _, user, *_ in _placed_codings(source, document.creating_user)]
 
 
 def _referenced_users(document: RefiProject) -> set[str]:
@@ -210,9 +206,7 @@ def _plan_incidents(document: RefiProject, report: ImportReport) -> list[tuple[R
         if cases:
             metadata.setdefault("case", cases[0] if len(cases) == 1 else cases)
         if len(name) > MAX_EXTERNAL_ID:
-            raise InputError(
-                report.file, f"source name {name[:40]!r}... is longer than {MAX_EXTERNAL_ID} characters"
-            )
+            raise InputError(report.file, f"source name {name[:40]!r}... is longer than {MAX_EXTERNAL_ID} characters")
         planned.append(
             (
                 source,
@@ -275,9 +269,7 @@ def _incidents(
     pks.update(refi_io.insert_incidents(connection, project, new, import_id))
     report.incidents_added = len(new)
     if report.incidents_matched:
-        report.notes.append(
-            f"{report.incidents_matched} source(s) were already incidents of the project; reused"
-        )
+        report.notes.append(f"{report.incidents_matched} source(s) were already incidents of the project; reused")
     return pks
 
 
@@ -291,9 +283,7 @@ def _existing(
     if source.guid in by_guid:
         pk, external_id, text = by_guid[source.guid]
         if text != incident.text:
-            raise InputError(
-                file, f"source {source.name!r} has the GUID of incident {external_id!r} but another text"
-            )
+            raise InputError(file, f"source {source.name!r} has the GUID of incident {external_id!r} but another text")
         return pk
     if incident.external_id in by_name:
         pk, _, text = by_name[incident.external_id]

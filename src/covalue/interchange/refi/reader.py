@@ -70,9 +70,7 @@ class _Context:
         return None if raw is None else (normalise_guid(raw) or substitute_guid(raw))
 
 
-def read_qdpx(
-    path: str | Path, limits: Limits = DEFAULT_LIMITS, line_endings: LineEndings = "auto"
-) -> RefiProject:
+def read_qdpx(path: str | Path, limits: Limits = DEFAULT_LIMITS, line_endings: LineEndings = "auto") -> RefiProject:
     """Read a REFI-QDA project archive safely and completely (texts loaded, positions normalised)."""
     with SafeArchive(Path(path), limits) as archive:
         root = _project_root(archive)
@@ -111,9 +109,7 @@ def _read_sections(root: Element, context: _Context) -> None:
     project = context.project
     project.users = [_user(e, context) for e in root.findall("Users/User")]
     codebook = root.find("CodeBook")
-    project.codes = read_codes(
-        None if codebook is None else codebook.find("Codes"), context.file, project.dropped
-    )
+    project.codes = read_codes(None if codebook is None else codebook.find("Codes"), context.file, project.dropped)
     project.variables = [_variable(e, context) for e in root.findall("Variables/Variable")]
     project.cases = [_case(e, context) for e in root.findall("Cases/Case")]
     sources = root.find("Sources")
@@ -123,9 +119,7 @@ def _read_sections(root: Element, context: _Context) -> None:
             if source is not None:
                 project.sources.append(source)
         else:
-            context.skipped[
-                f"{_OTHER_SOURCES.get(element.tag, element.tag)} source(s) (only text is imported)"
-            ] += 1
+            context.skipped[f"{_OTHER_SOURCES.get(element.tag, element.tag)} source(s) (only text is imported)"] += 1
     _count_unmapped(root, context)
     project.dropped.extend(f"{n} {what}" for what, n in context.skipped.items())
 
@@ -252,9 +246,7 @@ def _source_text(element: Element, name: str, context: _Context) -> str | None:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{context.file}!{member}", f"not UTF-8 text ({exc.reason} at byte {exc.start})"
-        ) from None
+        raise InputError(f"{context.file}!{member}", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
 
 
 def _selection(element: Element, context: _Context) -> RefiSelection:

@@ -103,9 +103,7 @@ def _by_stored_guids(
         return None
     extra = len(all_guids(codes)) - len(hits)
     if extra:
-        notes.append(
-            f"{extra} code(s) of the file are not in codebook {key} and no coding uses them; ignored"
-        )
+        notes.append(f"{extra} code(s) of the file are not in codebook {key} and no coding uses them; ignored")
     return ResolvedCodebook(pk, codebook, mapping, f"matched the project's codebook {key} by code GUIDs")
 
 
@@ -141,9 +139,7 @@ def _by_key(
     resolved = ResolvedCodebook(pk, codebook, mapping, f"{where} codebook {codebook.key}, named in the file")
     extra = len(converted.code_of_guid) - len(mapping)
     if extra:
-        converted.notes[:] = [
-            f"{extra} code(s) of the file are not in {codebook.key} and no coding uses them; ignored"
-        ]
+        converted.notes[:] = [f"{extra} code(s) of the file are not in {codebook.key} and no coding uses them; ignored"]
     else:
         converted.notes.clear()
     return resolved
@@ -192,9 +188,7 @@ def attach_rebuilt(
     pk = store.add_codebook(project, codebook, connection)
     if new:
         refi_io.set_code_guids(connection, pk, {dc: g for g, dc in converted.code_of_guid.items()})
-    return ResolvedCodebook(
-        pk, codebook, dict(converted.code_of_guid), f"rebuilt from the file as {codebook.key}"
-    )
+    return ResolvedCodebook(pk, codebook, dict(converted.code_of_guid), f"rebuilt from the file as {codebook.key}")
 
 
 def _versions(base: str) -> Iterator[str]:

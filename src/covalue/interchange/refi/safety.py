@@ -101,13 +101,9 @@ class SafeArchive:
             raise InputError(self.file, "no such file")
         size = path.stat().st_size
         if size > limits.max_file_bytes:
-            raise InputError(
-                self.file, f"the file is {size:,} bytes, over the limit of {limits.max_file_bytes:,}"
-            )
+            raise InputError(self.file, f"the file is {size:,} bytes, over the limit of {limits.max_file_bytes:,}")
         if not zipfile.is_zipfile(path):
-            raise InputError(
-                self.file, "not a zip archive, so not a .qdpx project (is it truncated or a .qdc?)"
-            )
+            raise InputError(self.file, "not a zip archive, so not a .qdpx project (is it truncated or a .qdc?)")
         try:
             self._zip = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError) as exc:
@@ -169,9 +165,7 @@ class SafeArchive:
         data = self._read_bounded(info, limit, where)
         self._read_total += len(data)
         if self._read_total > self.limits.max_total_bytes:
-            raise InputError(
-                self.file, f"the archive holds more than {self.limits.max_total_bytes:,} bytes of data"
-            )
+            raise InputError(self.file, f"the archive holds more than {self.limits.max_total_bytes:,} bytes of data")
         return data
 
     def _read_bounded(self, info: zipfile.ZipInfo, limit: int, where: str) -> bytes:
@@ -182,9 +176,7 @@ class SafeArchive:
                 while chunk := stream.read(MiB):
                     size += len(chunk)
                     if size > limit:
-                        raise InputError(
-                            where, f"the member is larger than its header says (over {limit:,} bytes)"
-                        )
+                        raise InputError(where, f"the member is larger than its header says (over {limit:,} bytes)")
                     chunks.append(chunk)
         except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
             raise InputError(where, f"damaged or truncated zip member: {exc}") from None

@@ -27,9 +27,7 @@ def schema(kind: Kind) -> Any:
     try:
         import xmlschema
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise CovalueError(
-            "validating REFI-QDA files needs the 'xmlschema' package (pip install xmlschema)"
-        ) from exc
+        raise CovalueError("validating REFI-QDA files needs the 'xmlschema' package (pip install xmlschema)") from exc
     with resources.as_file(resources.files(__package__).joinpath("schemas", _FILES[kind])) as path:
         return xmlschema.XMLSchema(str(path))
 

@@ -105,9 +105,7 @@ def _describe(trailer: dict[str, Any]) -> str:
     return f"covalue incident metadata {trailer['metadata']}{suffix}"
 
 
-def value_elements(
-    incident: Incident, variables: Iterable[tuple[str, str, str, dict[str, Any]]]
-) -> list[Element]:
+def value_elements(incident: Incident, variables: Iterable[tuple[str, str, str, dict[str, Any]]]) -> list[Element]:
     """``VariableValue`` elements of one incident, in variable order, skipping empty values."""
     elements = []
     for guid, _, type_, trailer in variables:

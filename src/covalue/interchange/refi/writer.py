@@ -41,9 +41,7 @@ class XmlWriter:
         self.stream.write('<?xml version="1.0" encoding="utf-8"?>\n')
 
     def open(self, tag: str, attributes: dict[str, str] | None = None, level: int = 0) -> None:
-        attrs = "".join(
-            f' {k}="{self._clean(v).translate(_ATTR_ESCAPES)}"' for k, v in (attributes or {}).items()
-        )
+        attrs = "".join(f' {k}="{self._clean(v).translate(_ATTR_ESCAPES)}"' for k, v in (attributes or {}).items())
         self.stream.write(f"{INDENT * level}<{tag}{attrs}>\n")
 
     def close(self, tag: str, level: int = 0) -> None:

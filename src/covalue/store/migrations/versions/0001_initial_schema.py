@@ -119,12 +119,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("project_id", "external_id"),
     )
     with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_incidents_customer", ["project_id", "customer_id", "occurred_at"], unique=False
-        )
-        batch_op.create_index(
-            "ix_incidents_thread", ["project_id", "thread_id", "thread_position"], unique=False
-        )
+        batch_op.create_index("ix_incidents_customer", ["project_id", "customer_id", "occurred_at"], unique=False)
+        batch_op.create_index("ix_incidents_thread", ["project_id", "thread_id", "thread_position"], unique=False)
 
     op.create_table(
         "rounds",

@@ -1,0 +1,77 @@
+"""Training data from a project's human codings, and the bundled default models.
+
+A team's own coding is the best training data covalue can get. For each incident the label
+row is taken from the first coder (in the order given) who coded it; the default order puts
+an adjudicated ``consensus`` coder first, then every other human coder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from covalue.coding.supervised import SupervisedCoder
+from covalue.errors import CovalueError
+from covalue.model.labels import LabelRow
+from covalue.store.repository import ProjectInfo, Store
+
+CONSENSUS = "consensus"
+MODELS_PACKAGE = "covalue.coding.resources.models"
+BUNDLED_MODELS = {"fast": "vcd-fast", "accurate": "vcd-accurate"}
+
+
+@dataclass
+class TrainingSet:
+    ids: list[str]
+    texts: list[str]
+    sources: list[str | None]
+    labels: list[dict[str, tuple[str, ...]]]
+    coders: list[str]
+
+
+def training_set(store: Store, project: ProjectInfo, codebook_key: str, coders: list[str] | None = None) -> TrainingSet:
+    """Human label rows of a project under one codebook (one row per incident)."""
+    codebook_pk, codebook = store.codebook(project, codebook_key)
+    humans = [c.name for c in store.coders(project) if c.kind == "human"]
+    order = coders or sorted(humans, key=lambda name: (name != CONSENSUS, humans.index(name)))
+    unknown = [name for name in order if name not in {c.name for c in store.coders(project)}]
+    if unknown:
+        raise CovalueError(f"no coder {unknown[0]!r} in project {project.name!r}")
+    rows: dict[str, LabelRow] = {}
+    for name in order:
+        for item_id, codings in store.iter_codings_by_incident(project, coder=name, codebook_pk=codebook_pk):
+            if item_id in rows:
+                continue
+            values: dict[str, list[str]] = {d: [] for d in codebook.dimension_ids}
+            for coding in codings:
+                if coding.span is None and coding.code_id not in values[coding.dimension]:
+                    values[coding.dimension].append(coding.code_id)
+            rows[item_id] = LabelRow(item_id, {d: tuple(v) for d, v in values.items() if v or codebook.is_multi(d)})
+    if not rows:
+        raise CovalueError(f"no human codings under {codebook_key!r} in project {project.name!r} to learn from")
+    data = TrainingSet([], [], [], [], order)
+    for item_id, row in rows.items():
+        incident = store.incident(project, item_id)
+        data.ids.append(item_id)
+        data.texts.append(incident.text)
+        data.sources.append(incident.source)
+        data.labels.append(dict(row.values))
+    return data
+
+
+def bundled_model_path(name: str) -> Path:
+    """Folder of a model shipped with covalue: ``fast`` or ``accurate``."""
+    folder = BUNDLED_MODELS.get(name, name)
+    path = Path(str(resources.files(MODELS_PACKAGE).joinpath(folder)))
+    if not (path / "manifest.json").exists():
+        raise CovalueError(f"no bundled model {name!r}; bundled: {', '.join(BUNDLED_MODELS)}")
+    return path
+
+
+def load_model(name_or_path: str | Path) -> SupervisedCoder:
+    """A trained model: a bundled one by name (``fast``, ``accurate``) or a folder."""
+    path = Path(name_or_path)
+    if not path.exists() and str(name_or_path) in BUNDLED_MODELS:
+        path = bundled_model_path(str(name_or_path))
+    return SupervisedCoder.load(path)

@@ -1,0 +1,185 @@
+"""The local engine: run a coder over a file or a project in batches, with flat memory.
+
+File mode writes the annotation-guide CSV (one row per incident) and a sibling
+``.evidence.jsonl`` with each decision's confidence and evidence spans; both are written to
+temporary files and renamed into place only when complete. Project mode stores the codings of
+each batch in one transaction and skips incidents the coder has already coded, so an
+interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from covalue.coding.base import IncidentCoder, IncidentCoding, coder_info
+from covalue.errors import CovalueError
+from covalue.ingest.mapping import ColumnMapping, RecordMapper
+from covalue.ingest.readers import RecordProblem, open_reader
+from covalue.model.incident import Incident
+from covalue.model.labels import ID_COLUMN, format_label_value
+from covalue.store.repository import ProjectInfo, Store
+
+Progress = Callable[[int], None]
+DEFAULT_BATCH = 256
+
+
+@dataclass
+class RunReport:
+    incidents: int = 0
+    codings: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+
+    @property
+    def per_second(self) -> float:
+        return self.incidents / self.seconds if self.seconds > 0 else 0.0
+
+
+def evidence_path(out: Path) -> Path:
+    """``CODINGS.csv`` -> ``CODINGS.evidence.jsonl``."""
+    return out.with_name(out.stem + ".evidence.jsonl")
+
+
+def code_file(
+    coder: IncidentCoder,
+    source: str | Path,
+    out: str | Path,
+    *,
+    columns: dict[str, str] | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    progress: Progress | None = None,
+) -> RunReport:
+    """Code every incident of ``source`` and write ``out`` plus its evidence file."""
+    out = Path(out)
+    started = time.perf_counter()
+    report = RunReport()
+    dimensions = coder.codebook.dimension_ids
+    with open_reader(source) as reader, _atomic(out) as csv_tmp, _atomic(evidence_path(out)) as jsonl_tmp:
+        mapping = ColumnMapping.detect(reader.columns, str(source), **(columns or {}))
+        mapper = RecordMapper(mapping)
+        with (
+            csv_tmp.open("w", encoding="utf-8", newline="") as table,
+            jsonl_tmp.open("w", encoding="utf-8") as log,
+        ):
+            writer = csv.writer(table)
+            writer.writerow([ID_COLUMN, *dimensions])
+            for batch in _batches(_incidents(reader, mapper), batch_size):
+                codings = coder.predict(
+                    [i.text for i in batch], [i.source for i in batch], [i.external_id for i in batch]
+                )
+                for incident, coding in zip(batch, _align(batch, codings), strict=True):
+                    if coding is None:
+                        report.skipped += 1
+                        continue
+                    writer.writerow([incident.external_id, *(format_label_value(coding.codes(d)) for d in dimensions)])
+                    log.write(json.dumps(_evidence_record(incident, coding), ensure_ascii=False) + "\n")
+                    report.codings += sum(len(v) for v in coding.decisions.values())
+                report.incidents += len(batch)
+                if progress is not None:
+                    progress(report.incidents)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def code_project(
+    coder: IncidentCoder,
+    store: Store,
+    project: ProjectInfo,
+    *,
+    model: str,
+    batch_size: int = DEFAULT_BATCH,
+    limit: int | None = None,
+    progress: Progress | None = None,
+) -> RunReport:
+    """Code the project's incidents not yet coded by this coder; one transaction per batch."""
+    started = time.perf_counter()
+    report = RunReport()
+    codebook_pk = store.add_codebook(project, coder.codebook)
+    info = coder_info(coder, model)
+    coder_id = store.ensure_coder(project, info)
+    pending = store.iter_incidents(project, uncoded_by=(coder_id, codebook_pk))
+    for batch in _batches(pending, batch_size, limit):
+        codings = coder.predict([i.text for i in batch], [i.source for i in batch], [i.external_id for i in batch])
+        rows = [c for coding in codings for c in coding.to_codings(info.name)]
+        with store.connection() as connection:
+            pks = store.incident_pks(connection, project, [i.external_id for i in batch])
+            store.insert_codings(connection, project, codebook_pk, rows, {info.name: coder_id}, pks)
+        report.incidents += len(batch)
+        report.skipped += len(batch) - len(codings)
+        report.codings += len(rows)
+        if progress is not None:
+            progress(report.incidents)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _incidents(reader, mapper: RecordMapper) -> Iterator[Incident]:
+    for record in reader:
+        item = record if isinstance(record, RecordProblem) else mapper.map(record)
+        if isinstance(item, RecordProblem):
+            raise item.to_error()
+        yield item
+
+
+def _batches(items: Iterator[Incident], size: int, limit: int | None = None) -> Iterator[list[Incident]]:
+    batch: list[Incident] = []
+    for taken, item in enumerate(items):
+        if limit is not None and taken >= limit:
+            break
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _align(batch: list[Incident], codings: list[IncidentCoding]) -> list[IncidentCoding | None]:
+    """Codings in batch order; None where a coder (the LLM one) gave up on an incident."""
+    by_id = {c.incident_id: c for c in codings}
+    return [by_id.get(i.external_id) for i in batch]
+
+
+def _evidence_record(incident: Incident, coding: IncidentCoding) -> dict:
+    return {
+        "item_id": incident.external_id,
+        "decisions": [
+            {
+                "dimension": dimension,
+                "code": decision.code,
+                "confidence": round(float(decision.confidence), 4),
+                "evidence": [[s.start, s.end] for s in decision.evidence],
+                "evidence_text": [incident.text[s.start : s.end] for s in decision.evidence],
+            }
+            for dimension, decisions in coding.decisions.items()
+            for decision in decisions
+        ],
+    }
+
+
+class _atomic:
+    """A temporary file beside ``path`` that replaces it only if the block succeeds."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Path:
+        if not self.path.parent.exists():
+            raise CovalueError(f"folder {str(self.path.parent)!r} does not exist")
+        handle, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        os.close(handle)
+        self.tmp = Path(name)
+        return self.tmp
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
