@@ -11,6 +11,8 @@ import typer
 from rich.table import Table
 
 from covalue.cli.common import DbOption, console, handle_errors
+from covalue.coding.training import load_model
+from covalue.engines.local import code_project
 from covalue.errors import StoreError
 from covalue.framework import load_codebook
 from covalue.ingest.importer import import_incidents
@@ -90,8 +92,12 @@ def print_summary(store: Store, info: ProjectInfo) -> None:
 
 
 def _print_top_codes(store: Store, info: ProjectInfo, coders: dict) -> None:
-    """Most frequent codes per dimension for the first coder: a first look at the framework in the data."""
-    coder = next(iter(coders))
+    """Most frequent codes per dimension and coder: a first look at the framework in the data."""
+    for coder in coders:
+        _print_coder_codes(store, info, coder)
+
+
+def _print_coder_codes(store: Store, info: ProjectInfo, coder: str) -> None:
     for pk, key in store.codebooks(info):
         counts = store.code_counts(info, pk, coder)
         if not counts:
@@ -134,7 +140,7 @@ def demo(
         "covalue-example"
     ),
 ) -> None:
-    """Run the main job on the bundled example: write the data, create a project, import, summarise."""
+    """Run the main job on the bundled example: write the data, create a project, import, code, summarise."""
     incidents, labels, _ = write_example(folder)
     database = folder / "covalue.db"
     if database.exists():
@@ -150,6 +156,14 @@ def demo(
         console.print(
             f"Imported {labelled.codings} reference codings of {labelled.incidents} incidents (coder 'gold').",
             highlight=False,
+        )
+        coder = load_model("fast")
+        run = code_project(coder, store, info, model="supervised:fast")
+        console.print(
+            f"Coded {run.incidents} incidents with the bundled fast coder ({run.codings:,} codes with evidence, "
+            f"{run.per_second:,.0f} incidents/s) as machine coder {coder.name!r}.",
+            highlight=False,
+            soft_wrap=True,
         )
         print_summary(store, info)
     finally:

@@ -4,7 +4,8 @@ Single-valued dimensions take the most probable code. Multi-valued dimensions ta
 at or above the head's threshold. A dimension with a ``required_when`` rule in the codebook
 (``reasons`` is required when ``valence`` is co-destruction or mixed) is emptied when the rule's
 condition does not hold and given at least its most probable code when it does — the same
-consistency the annotation guide asks of human coders.
+consistency the annotation guide asks of human coders. Decisions are made for a whole batch at
+once with array operations, because this runs for every incident of a corpus.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from covalue.framework.codebook import Codebook
 
 @dataclass(frozen=True)
 class DimensionScores:
-    """Probabilities of one dimension's codes for one incident."""
+    """Probabilities of one dimension's codes: (k,) for one incident or (n, k) for a batch."""
 
     classes: list[str]
     probabilities: np.ndarray
@@ -26,37 +27,55 @@ class DimensionScores:
     threshold: float = 0.5
 
 
-def decode(codebook: Codebook, scores: dict[str, DimensionScores]) -> dict[str, list[tuple[str, float]]]:
-    """Chosen (code, probability) pairs per dimension, most probable first."""
-    chosen: dict[str, list[tuple[str, float]]] = {}
+def decode_batch(codebook: Codebook, scores: dict[str, DimensionScores]) -> dict[str, np.ndarray]:
+    """Boolean (n, k) masks of chosen codes per dimension."""
+    chosen: dict[str, np.ndarray] = {}
     for dimension in _dependency_order(codebook, scores):
-        dimension_scores = scores[dimension]
-        picks = _pick(dimension_scores)
+        item = scores[dimension]
+        probabilities = np.atleast_2d(item.probabilities)
+        best = _one_hot(probabilities.argmax(axis=1), probabilities.shape[1])
+        mask = probabilities >= item.threshold if item.multi else best
         rule = codebook.dimension(dimension).required_when
         if rule is not None and rule.dimension in chosen:
-            condition = {code for code, _ in chosen[rule.dimension]} & set(rule.codes)
-            if not condition:
-                picks = []
-            elif not picks:
-                picks = _top(dimension_scores, 1)
-        chosen[dimension] = picks
+            wanted = [
+                scores[rule.dimension].classes.index(c) for c in rule.codes if c in scores[rule.dimension].classes
+            ]
+            condition = chosen[rule.dimension][:, wanted].any(axis=1)
+            mask = np.where(condition[:, None], mask | (best & ~mask.any(axis=1, keepdims=True)), False)
+        chosen[dimension] = mask
     return chosen
 
 
-def _pick(scores: DimensionScores) -> list[tuple[str, float]]:
-    if not scores.multi:
-        return _top(scores, 1)
-    order = np.argsort(-scores.probabilities, kind="stable")
-    return [
-        (scores.classes[j], float(scores.probabilities[j]))
-        for j in order
-        if scores.probabilities[j] >= scores.threshold
-    ]
+def all_decisions(
+    scores: dict[str, DimensionScores], masks: dict[str, np.ndarray]
+) -> list[dict[str, list[tuple[str, float]]]]:
+    """Every incident's (code, probability) pairs per dimension, most probable first."""
+    n = next(iter(masks.values())).shape[0] if masks else 0
+    result: list[dict[str, list[tuple[str, float]]]] = [{} for _ in range(n)]
+    for dimension, mask in masks.items():
+        classes = scores[dimension].classes
+        probabilities = np.atleast_2d(scores[dimension].probabilities)
+        rows, cols = np.nonzero(mask)
+        chosen = probabilities[rows, cols]
+        order = np.lexsort((-chosen, rows))
+        for decisions in result:
+            decisions[dimension] = []
+        for row, col, probability in zip(
+            rows[order].tolist(), cols[order].tolist(), chosen[order].tolist(), strict=True
+        ):
+            result[row][dimension].append((classes[col], probability))
+    return result
 
 
-def _top(scores: DimensionScores, n: int) -> list[tuple[str, float]]:
-    order = np.argsort(-scores.probabilities, kind="stable")[:n]
-    return [(scores.classes[j], float(scores.probabilities[j])) for j in order]
+def decode(codebook: Codebook, scores: dict[str, DimensionScores]) -> dict[str, list[tuple[str, float]]]:
+    """Chosen (code, probability) pairs per dimension for one incident."""
+    return all_decisions(scores, decode_batch(codebook, scores))[0]
+
+
+def _one_hot(index: np.ndarray, k: int) -> np.ndarray:
+    mask = np.zeros((len(index), k), dtype=bool)
+    mask[np.arange(len(index)), index] = True
+    return mask
 
 
 def _dependency_order(codebook: Codebook, scores: dict[str, DimensionScores]) -> list[str]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from covalue.coding.base import CodeDecision, IncidentCoding, Labels, default_ids
-from covalue.coding.decoding import DimensionScores, decode
+from covalue.coding.decoding import DimensionScores, all_decisions, decode_batch
 from covalue.coding.features import FeatureSpace
 from covalue.coding.heads import Head, fit_head
 from covalue.coding.text import sentence_spans
@@ -117,13 +117,11 @@ class SupervisedCoder:
     ) -> list[IncidentCoding]:
         identifiers = default_ids(len(texts), ids)
         probabilities = self.predict_proba(texts, sources)
-        decisions = []
-        for row in range(len(texts)):
-            scores = {
-                dimension: DimensionScores(head.classes, probabilities[dimension][row], head.multi, head.threshold)
-                for dimension, head in self.heads.items()
-            }
-            decisions.append(decode(self.codebook, scores))
+        scores = {
+            dimension: DimensionScores(head.classes, probabilities[dimension], head.multi, head.threshold)
+            for dimension, head in self.heads.items()
+        }
+        decisions = all_decisions(scores, decode_batch(self.codebook, scores))
         spans = self._evidence(texts, decisions) if evidence else [{} for _ in texts]
         return [
             IncidentCoding(
@@ -142,24 +140,35 @@ class SupervisedCoder:
     def _evidence(
         self, texts: Sequence[str], decisions: list[dict[str, list[tuple[str, float]]]]
     ) -> list[dict[tuple[str, str], tuple[Span, ...]]]:
-        """Top sentences per chosen code, scored by the code's head on the sentence alone."""
+        """Top sentences per chosen code, scored by the code's head on the sentence alone.
+
+        A one-sentence incident (most tweets) is its own evidence, so only incidents with
+        several sentences are featurised again, sentence by sentence.
+        """
         sentence_lists = [sentence_spans(text) for text in texts]
-        flat = [text[s.start : s.end] for text, spans in zip(texts, sentence_lists, strict=True) for s in spans]
-        matrix = self.features.transform(flat) if flat else None
-        scores = (
-            {dimension: head.scores(matrix) - head.intercept for dimension, head in self.heads.items()} if flat else {}
-        )
+        several = [k for k, spans in enumerate(sentence_lists) if len(spans) > 1]
+        flat = [texts[k][s.start : s.end] for k in several for s in sentence_lists[k]]
+        blocks: dict[int, dict[str, np.ndarray]] = {}
+        if flat:
+            matrix = self.features.transform(flat)
+            scores = {dimension: head.scores(matrix) - head.intercept for dimension, head in self.heads.items()}
+            offset = 0
+            for k in several:
+                size = len(sentence_lists[k])
+                blocks[k] = {dimension: block[offset : offset + size] for dimension, block in scores.items()}
+                offset += size
         result: list[dict[tuple[str, str], tuple[Span, ...]]] = []
-        offset = 0
-        for spans, chosen in zip(sentence_lists, decisions, strict=True):
+        for k, (spans, chosen) in enumerate(zip(sentence_lists, decisions, strict=True)):
             found: dict[tuple[str, str], tuple[Span, ...]] = {}
             for dimension, picks in chosen.items():
-                head = self.heads[dimension]
-                block = scores[dimension][offset : offset + len(spans)] if spans else None
                 for code, _ in picks:
-                    found[(dimension, code)] = _best_sentences(block, head, code, spans)
+                    if k in blocks:
+                        found[(dimension, code)] = _best_sentences(
+                            blocks[k][dimension], self.heads[dimension], code, spans
+                        )
+                    else:
+                        found[(dimension, code)] = tuple(spans)
             result.append(found)
-            offset += len(spans)
         return result
 
     def _check_fitted(self) -> None:
@@ -245,9 +254,7 @@ class SupervisedCoder:
         return coder
 
 
-def _best_sentences(block: np.ndarray | None, head: Head, code: str, spans: list[Span]) -> tuple[Span, ...]:
-    if block is None or not len(spans):
-        return ()
+def _best_sentences(block: np.ndarray, head: Head, code: str, spans: list[Span]) -> tuple[Span, ...]:
     column = head.classes.index(code)
     scores = block[:, column]
     if not head.multi and block.shape[1] > 1:  # a single-valued code: contrast with the alternatives
