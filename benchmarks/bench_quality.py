@@ -41,6 +41,7 @@ from covalue.model.labels import LabelRow, parse_label_value
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+SHORT_NAMES = ["val.k", "rsn.F1", "agg.F1", "neg.F1", "pos.F1", "pha.k", "ini.k", "wb.k", "cop.F1", "res.F1"]
 HEADLINE = [
     ("valence", "kappa"),
     ("reasons", "micro_f1"),
@@ -126,7 +127,7 @@ def cross_validate(codebook, folds: int, short: bool, accurate: bool) -> dict[st
         scores = evaluate(gold, predicted, codebook)
         results[name] = {f"{f}.{m}": scores.fields[f].summary[m] for f, m in HEADLINE}
         results[name]["seconds"] = time.perf_counter() - started
-        print(f"  {name:<10} " + " ".join(f"{results[name][f'{f}.{m}']:.3f}" for f, m in HEADLINE), flush=True)
+        print(f"  {name:<10} " + " ".join(f"{results[name][f'{f}.{m}']:>6.3f}" for f, m in HEADLINE), flush=True)
     return results
 
 
@@ -200,7 +201,7 @@ def main() -> None:
         accurate = False
     folds = 2 if args.short else 5
     print(f"covalue quality benchmark: {folds}-fold CV on the 260 reference incidents (+ team labels in training)")
-    print("  coder      " + " ".join(f"{f[:8]}.{m[:5]}" for f, m in HEADLINE))
+    print("  coder      " + " ".join(f"{name:>6}" for name in SHORT_NAMES))
     cv = cross_validate(codebook, folds, args.short, accurate)
     print("learn-your-own-codes: airline negativereason (crowd labels), TF-IDF + static MiniLM heads")
     learning = own_codes([5, 20] if args.short else [5, 20, 100])

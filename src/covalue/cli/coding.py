@@ -1,10 +1,14 @@
-"""`covalue code`, `train`, `suggest` and `evaluate`: the automatic coder from the command line."""
+"""`covalue code`, `train`, `suggest` and `evaluate`: the automatic coder from the command line.
+
+The coding stack (scikit-learn, SciPy, tokenizers) is imported inside the commands, so that
+`covalue --help`, imports and the other commands start fast and stay small.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -19,18 +23,14 @@ from covalue.cli.common import (
     is_interactive,
     open_project,
 )
-from covalue.coding.active import suggest
-from covalue.coding.base import IncidentCoder
-from covalue.coding.llm import LLMCoder
-from covalue.coding.metrics import Evaluation, evaluate
-from covalue.coding.supervised import SupervisedCoder
-from covalue.coding.training import load_model, training_set
-from covalue.coding.zeroshot import KeywordCoder, SimilarityCoder
-from covalue.engines.local import code_file, code_project, evidence_path
 from covalue.errors import CovalueError
 from covalue.framework import load_codebook
 from covalue.ingest.labels import read_label_csv
 from covalue.model.labels import LabelRow
+
+if TYPE_CHECKING:
+    from covalue.coding.base import IncidentCoder
+    from covalue.coding.metrics import Evaluation
 
 MODEL_HELP = (
     "Coder: 'fast' (default, bundled), 'accurate' (bundled, needs covalue[accurate]), 'keywords', "
@@ -40,6 +40,10 @@ MODEL_HELP = (
 
 def _make_coder(model: str, codebook: str, llm_url: str | None, llm_model: str | None) -> tuple[IncidentCoder, str]:
     """The coder and the model description recorded with its codings."""
+    from covalue.coding.llm import LLMCoder
+    from covalue.coding.training import load_model
+    from covalue.coding.zeroshot import KeywordCoder, SimilarityCoder
+
     if llm_url:
         if not llm_model:
             raise CovalueError("--llm-url needs --llm-model")
@@ -78,6 +82,8 @@ def code(
     With INPUT and --out: codes the file and writes CODINGS.csv plus CODINGS.evidence.jsonl.
     Without INPUT: codes the project's incidents not yet coded by this coder and stores the codings.
     """
+    from covalue.engines.local import code_file, code_project, evidence_path
+
     coder, description = _make_coder(model, codebook, llm_url, llm_model)
     with _progress("Coding") as tick:
         if input is not None:
@@ -123,6 +129,8 @@ def train(
 ) -> None:
     """Fit the coder's heads on a project's human codings and save a versioned model."""
     from covalue.coding.features import FeatureSpace
+    from covalue.coding.supervised import SupervisedCoder
+    from covalue.coding.training import training_set
 
     with open_project(db, project) as (store, info):
         data = training_set(store, info, codebook, coder)
@@ -149,6 +157,9 @@ def suggest_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Rank uncoded incidents for a person to code next, most informative first."""
+    from covalue.coding.active import suggest
+    from covalue.coding.training import load_model
+
     trained = load_model(model) if model else None
     with open_project(db, project) as (store, info):
         names = [coder] if coder else [c.name for c in store.coders(info) if c.kind == "human"]
@@ -190,6 +201,8 @@ def evaluate_command(
     project: ProjectOption = None,
 ) -> None:
     """Score a coder against reference labels: accuracy, κ, macro/micro-F1, per-code P/R/F1."""
+    from covalue.coding.metrics import evaluate
+
     if gold is not None and pred is not None:
         book = load_codebook(codebook)
         truth, guess = read_label_csv(gold, book), read_label_csv(pred, book)

@@ -11,8 +11,6 @@ import typer
 from rich.table import Table
 
 from covalue.cli.common import DbOption, console, handle_errors
-from covalue.coding.training import load_model
-from covalue.engines.local import code_project
 from covalue.errors import StoreError
 from covalue.framework import load_codebook
 from covalue.ingest.importer import import_incidents
@@ -157,6 +155,9 @@ def demo(
             f"Imported {labelled.codings} reference codings of {labelled.incidents} incidents (coder 'gold').",
             highlight=False,
         )
+        from covalue.coding.training import load_model
+        from covalue.engines.local import code_project
+
         coder = load_model("fast")
         run = code_project(coder, store, info, model="supervised:fast")
         console.print(
