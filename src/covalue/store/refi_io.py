@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from covalue.model.incident import Incident
-from covalue.store.repository import ProjectInfo
+from covalue.store.repository import ProjectInfo, incident_values
 from covalue.store.tables import (
     CodebookRow,
     CodeRow,
@@ -302,23 +302,7 @@ def _chunks(values: Sequence[str]) -> Iterable[list[str]]:
 
 
 def _incident_values(project: ProjectInfo, new: NewIncident, import_id: int | None, now: datetime) -> dict[str, Any]:
-    i = new.incident
-    return {
-        "project_id": project.id,
-        "external_id": i.external_id,
-        "text": i.text,
-        "source": i.source,
-        "relationship_type": i.relationship_type,
-        "channel": i.channel,
-        "occurred_at": i.occurred_at,
-        "customer_id": i.customer_id,
-        "thread_id": i.thread_id,
-        "thread_position": i.thread_position,
-        "metadata": i.metadata,
-        "guid": new.guid,
-        "import_id": import_id,
-        "created_at": new.created_at or now,
-    }
+    return incident_values(project, new.incident, new.guid, import_id, new.created_at or now)
 
 
 def _incident_record(row: Any) -> IncidentRecord:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, func, insert, select
@@ -335,22 +336,7 @@ class Store:
         connection.execute(
             insert(IncidentRow.__table__),
             [
-                {
-                    "project_id": project.id,
-                    "external_id": i.external_id,
-                    "text": i.text,
-                    "source": i.source,
-                    "relationship_type": i.relationship_type,
-                    "channel": i.channel,
-                    "occurred_at": i.occurred_at,
-                    "customer_id": i.customer_id,
-                    "thread_id": i.thread_id,
-                    "thread_position": i.thread_position,
-                    "metadata": i.metadata,
-                    "guid": derived_guid(project.guid, "incident", i.external_id),
-                    "import_id": import_id,
-                    "created_at": now,
-                }
+                incident_values(project, i, derived_guid(project.guid, "incident", i.external_id), import_id, now)
                 for i in incidents
             ],
         )
@@ -616,6 +602,28 @@ class Store:
                 .group_by(CodingRow.dimension, CodingRow.code_id)
             ).all()
         return {(d, c): n for d, c, n in rows}
+
+
+def incident_values(
+    project: ProjectInfo, incident: Incident, guid: str, import_id: int | None, created_at: datetime
+) -> dict[str, Any]:
+    """The ``incidents`` row of an incident, for Core bulk inserts."""
+    return {
+        "project_id": project.id,
+        "external_id": incident.external_id,
+        "text": incident.text,
+        "source": incident.source,
+        "relationship_type": incident.relationship_type,
+        "channel": incident.channel,
+        "occurred_at": incident.occurred_at,
+        "customer_id": incident.customer_id,
+        "thread_id": incident.thread_id,
+        "thread_position": incident.thread_position,
+        "metadata": incident.metadata,
+        "guid": guid,
+        "import_id": import_id,
+        "created_at": created_at,
+    }
 
 
 def _project_info(row: ProjectRow) -> ProjectInfo:
