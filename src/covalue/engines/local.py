@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from covalue.coding.base import IncidentCoder, IncidentCoding, coder_info
-from covalue.errors import CovalueError
+from covalue.fileio import atomic_path
 from covalue.ingest.mapping import ColumnMapping, RecordMapper
 from covalue.ingest.readers import RecordProblem, open_reader
 from covalue.model.incident import Incident
@@ -61,7 +59,7 @@ def code_file(
     started = time.perf_counter()
     report = RunReport()
     dimensions = coder.codebook.dimension_ids
-    with open_reader(source) as reader, _atomic(out) as csv_tmp, _atomic(evidence_path(out)) as jsonl_tmp:
+    with open_reader(source) as reader, atomic_path(out) as csv_tmp, atomic_path(evidence_path(out)) as jsonl_tmp:
         mapping = ColumnMapping.detect(reader.columns, str(source), **(columns or {}))
         mapper = RecordMapper(mapping)
         with (
@@ -162,24 +160,3 @@ def _evidence_record(incident: Incident, coding: IncidentCoding) -> dict:
             for decision in decisions
         ],
     }
-
-
-class _atomic:
-    """A temporary file beside ``path`` that replaces it only if the block succeeds."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def __enter__(self) -> Path:
-        if not self.path.parent.exists():
-            raise CovalueError(f"folder {str(self.path.parent)!r} does not exist")
-        handle, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        os.close(handle)
-        self.tmp = Path(name)
-        return self.tmp
-
-    def __exit__(self, kind, value, traceback) -> None:
-        if kind is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from covalue.errors import CovalueError
+from covalue.fileio import atomic_path
 from covalue.framework.codebook import Codebook
 from covalue.model.incident import Coding, Incident
 from covalue.model.labels import ID_COLUMN, format_label_value
@@ -114,22 +112,8 @@ def write_rows(
     """Stream dict rows to ``path`` atomically; ``nested`` columns hold JSON-able objects."""
     nested = nested or set()
     writer = {"csv": _write_csv, "jsonl": _write_jsonl, "parquet": _write_parquet}[fmt]
-    with _atomic(Path(path)) as tmp:
+    with atomic_path(path) as tmp:
         return writer(rows, columns, tmp, nested)
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    if not path.parent.exists():
-        raise CovalueError(f"folder {str(path.parent)!r} does not exist")
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _write_csv(rows: Iterable[dict[str, Any]], columns: tuple[str, ...], path: Path, nested: set[str]) -> int:

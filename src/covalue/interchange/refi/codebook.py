@@ -18,11 +18,12 @@ from xml.etree.ElementTree import Element, SubElement
 
 from covalue import __version__
 from covalue.errors import InputError
+from covalue.fileio import atomic_path
 from covalue.framework.codebook import Codebook, FlatCode
 from covalue.framework.loader import load_codebook, parse_codebook
 from covalue.interchange.refi.model import RefiCode
 from covalue.interchange.refi.safety import DEFAULT_LIMITS, Limits, parse_xml, read_small_file
-from covalue.interchange.refi.writer import XmlWriter, atomic_path
+from covalue.interchange.refi.writer import XmlWriter
 from covalue.interchange.refi.xmlutil import (
     CODEBOOK_NS,
     KNOWN_NAMESPACES,
@@ -137,7 +138,7 @@ def write_qdc(codebook: Codebook, path: str | Path, guids: CodeGuids | None = No
     """Write ``codebook`` as a REFI-QDA ``.qdc``; returns the notes on what was left out."""
     target = Path(path)
     guids = guids or codebook_guids(codebook)
-    with atomic_path(target) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as stream:
+    with atomic_path(target, make_parents=True) as tmp, tmp.open("w", encoding="utf-8", newline="\n") as stream:
         writer = XmlWriter(stream)
         writer.declaration()
         writer.open("CodeBook", {"xmlns": CODEBOOK_NS, "origin": ORIGIN})

@@ -34,6 +34,7 @@ from xml.etree.ElementTree import Element, SubElement
 from sqlalchemy import Connection
 
 from covalue.errors import CovalueError
+from covalue.fileio import atomic_path
 from covalue.framework.codebook import Codebook
 from covalue.interchange.refi import validate as schemas
 from covalue.interchange.refi.codebook import (
@@ -46,7 +47,7 @@ from covalue.interchange.refi.codebook import (
 )
 from covalue.interchange.refi.model import ExportReport
 from covalue.interchange.refi.variables import VariablePlan, value_elements, variable_element
-from covalue.interchange.refi.writer import LazySection, XmlWriter, atomic_path, zip_entry, zip_text_member
+from covalue.interchange.refi.writer import LazySection, XmlWriter, zip_entry, zip_text_member
 from covalue.interchange.refi.xmlutil import PROJECT_NS, format_datetime
 from covalue.store import refi_io
 from covalue.store.refi_io import CoderRecord, CodingRecord, IncidentRecord
@@ -110,7 +111,7 @@ def export_qdpx(
     report = ExportReport(path=target, format="qdpx", codebook=chosen[1].key if chosen else "")
     with store.connection() as connection:
         state = _load(connection, project, chosen, coder, report)
-        with atomic_path(target) as tmp:
+        with atomic_path(target, make_parents=True) as tmp:
             with zipfile.ZipFile(tmp, "w") as archive:
                 _write_project(archive, state)
                 _write_texts(archive, state)

@@ -11,13 +11,10 @@ own, so memory stays flat however many sources there are.
 from __future__ import annotations
 
 import io
-import os
 import re
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import IO
 from xml.etree.ElementTree import Element, indent, tostring
 
@@ -77,20 +74,6 @@ class LazySection:
     def finish(self) -> None:
         if self.count:
             self.writer.close(self.tag, level=self.level)
-
-
-@contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary file beside ``path``, renamed onto it only if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(handle)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def zip_entry(name: str) -> zipfile.ZipInfo:

@@ -1,0 +1,33 @@
+"""Writing files so that readers never see a half-written one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from covalue.errors import CovalueError
+
+
+@contextmanager
+def atomic_path(path: str | Path, *, make_parents: bool = False) -> Iterator[Path]:
+    """A temporary file beside ``path``, renamed onto it only if the block succeeds.
+
+    An interrupted or failed write leaves the old file (or no file) in place, never a
+    truncated one. The rename is atomic because the temporary file is in the same folder.
+    """
+    path = Path(path)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.exists():
+        raise CovalueError(f"folder {str(path.parent)!r} does not exist")
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
