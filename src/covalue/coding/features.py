@@ -68,9 +68,21 @@ class FeatureSpace:
         if self.encoder:
             vectors = encoded if encoded is not None else self.encoder_model().encode(texts)
             blocks.append(sparse.csr_matrix(vectors * self.encoder_weight))
+            self.encoder_dim = int(vectors.shape[1])
         if self.source:
             blocks.append(self._source_block(sources, len(texts)))
         return sparse.hstack(blocks, format="csr", dtype=np.float32)
+
+    def transform_cheap(self, texts: Sequence[str]) -> sparse.csr_matrix:
+        """Features without the transformer: the TF-IDF block and, on the fast path, the static block.
+
+        Used to score sentences for evidence. The full MiniLM would multiply the cost of the
+        accurate path several times over, so its block is left at zero there and sentences are
+        ranked by their words.
+        """
+        if self.encoder in (None, "static-minilm") or not getattr(self, "encoder_dim", 0):
+            return self.transform(texts)
+        return self.transform(texts, encoded=np.zeros((len(texts), self.encoder_dim), np.float32))
 
     def encoder_model(self) -> Encoder:
         if not self.encoder:

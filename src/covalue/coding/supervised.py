@@ -150,7 +150,7 @@ class SupervisedCoder:
         flat = [texts[k][s.start : s.end] for k in several for s in sentence_lists[k]]
         blocks: dict[int, dict[str, np.ndarray]] = {}
         if flat:
-            matrix = self.features.transform(flat)
+            matrix = self.features.transform_cheap(flat)
             scores = {dimension: head.scores(matrix) - head.intercept for dimension, head in self.heads.items()}
             offset = 0
             for k in several:
