@@ -29,10 +29,19 @@ SHARED = REPO.parent / "shared" / "data" / "raw"
 _CHILD = r"""
 import json, resource, sys, time
 from covalue.coding.training import load_model
+from covalue.engines.local import predict_batches
+from covalue.model.incident import Incident
 path, model, mode, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 texts = json.load(open(path))
 coder = load_model(model)
-if mode == "encoder":
+if mode.startswith("workers"):
+    incidents = [Incident(str(k), t) for k, t in enumerate(texts)]
+    coder.predict(texts[:16])
+    started = time.perf_counter()
+    batches = (incidents[k:k + batch] for k in range(0, len(incidents), batch))
+    for _ in predict_batches(coder, batches, int(mode[len("workers"):])):
+        pass
+elif mode == "encoder":
     encoder = coder.features.encoder_model()
     encoder.encode(texts[:16])
     started = time.perf_counter()
@@ -66,7 +75,8 @@ def real_texts(kind: str) -> list[str]:
 
 
 def measure(texts: list[str], n: int, model: str, mode: str, batch: int, workdir: Path) -> dict:
-    sample = [random.Random(n).choice(texts) for _ in range(n)] if n > len(texts) else texts[:n]
+    rng = random.Random(n)
+    sample = [rng.choice(texts) for _ in range(n)] if n > len(texts) else texts[:n]
     path = workdir / f"texts_{n}.json"
     path.write_text(json.dumps(sample))
     result = subprocess.run(
@@ -94,7 +104,7 @@ def main() -> None:
 
     sizes = {"tweets": (2_000, 10_000), "complaints": (300, 1_500)} if args.short else {
         "tweets": (5_000, 20_000), "complaints": (1_000, 3_000)}  # fmt: skip
-    runs = [("fast", "predict", 1024)]
+    runs = [("fast", "predict", 1024), ("fast", "workers2", 512)]
     if not args.short and accurate_available():
         runs += [("accurate", "encoder", 8), ("accurate", "predict", 64)]
     print("covalue speed benchmark (2 cores); incidents/s with evidence spans; peak RSS of the child process")
@@ -103,7 +113,7 @@ def main() -> None:
         for model, mode, batch in runs:
             for kind, counts in sizes.items():
                 texts = real_texts(kind)
-                for n in counts if mode == "predict" and model == "fast" else counts[:1]:
+                for n in counts if mode != "encoder" and model == "fast" else counts[:1]:
                     figures = measure(texts, n, model, mode, batch, Path(tmp))
                     rate, peak = figures["per_s"], figures["peak_mib"]
                     print(f"{model:<9} {mode:<8} {kind:<11} {n:>7,} {rate:>8,.0f} {peak:>9.0f}", flush=True)

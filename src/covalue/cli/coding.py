@@ -73,6 +73,7 @@ def code(
     ] = None,
     llm_model: Annotated[str | None, typer.Option(help="Model name at the LLM endpoint.")] = None,
     batch_size: Annotated[int, typer.Option(help="Incidents per batch.", min=1)] = 256,
+    workers: Annotated[int, typer.Option(help="File mode: processes coding in parallel (same output).", min=1)] = 1,
     db: DbOption = None,
     project: ProjectOption = None,
     limit: Annotated[int | None, typer.Option(help="Project mode: code at most this many incidents.")] = None,
@@ -90,7 +91,10 @@ def code(
             if out is None:
                 raise typer.BadParameter("give --out CODINGS.csv when coding a file")
             columns = {k: v for k, v in {"text": text_column, "id": id_column}.items() if v}
-            report = code_file(coder, input, out, columns=columns, batch_size=batch_size, progress=tick)
+            parallel = 1 if llm_url else workers  # the LLM coder reports failures in-process
+            report = code_file(
+                coder, input, out, columns=columns, batch_size=batch_size, workers=parallel, progress=tick
+            )
             where = f"{out} and {evidence_path(out)}"
         else:
             with open_project(db, project) as (store, info):

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
+import os
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,9 +55,14 @@ def code_file(
     *,
     columns: dict[str, str] | None = None,
     batch_size: int = DEFAULT_BATCH,
+    workers: int = 1,
     progress: Progress | None = None,
 ) -> RunReport:
-    """Code every incident of ``source`` and write ``out`` plus its evidence file."""
+    """Code every incident of ``source`` and write ``out`` plus its evidence file.
+
+    ``workers > 1`` codes batches in that many processes (results keep input order, so the
+    output is the same as with one worker).
+    """
     out = Path(out)
     started = time.perf_counter()
     report = RunReport()
@@ -68,10 +76,8 @@ def code_file(
         ):
             writer = csv.writer(table)
             writer.writerow([ID_COLUMN, *dimensions])
-            for batch in _batches(_incidents(reader, mapper), batch_size):
-                codings = coder.predict(
-                    [i.text for i in batch], [i.source for i in batch], [i.external_id for i in batch]
-                )
+            batches = _batches(_incidents(reader, mapper), batch_size)
+            for batch, codings in predict_batches(coder, batches, workers):
                 for incident, coding in zip(batch, _align(batch, codings), strict=True):
                     if coding is None:
                         report.skipped += 1
@@ -84,6 +90,46 @@ def code_file(
                     progress(report.incidents)
     report.seconds = time.perf_counter() - started
     return report
+
+
+_WORKER_CODER: IncidentCoder | None = None
+
+
+def predict_batches(
+    coder: IncidentCoder, batches: Iterable[list[Incident]], workers: int = 1
+) -> Iterator[tuple[list[Incident], list[IncidentCoding]]]:
+    """(batch, codings) pairs in input order, computed here or in ``workers`` processes.
+
+    Worker processes are forked with the coder already loaded, so the model is loaded once,
+    not once per batch; at most ``2 * workers`` batches are in flight, so memory stays flat.
+    """
+    if workers <= 1:
+        for batch in batches:
+            yield (
+                batch,
+                coder.predict([i.text for i in batch], [i.source for i in batch], [i.external_id for i in batch]),
+            )
+        return
+    global _WORKER_CODER
+    _WORKER_CODER = coder
+    # Each worker is one process on one core; the tokenizer's own threads would only compete.
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    context = multiprocessing.get_context("fork")
+    with context.Pool(workers) as pool:
+        pending: deque = deque()
+        for batch in batches:
+            pending.append((batch, pool.apply_async(_predict_in_worker, (batch,))))
+            if len(pending) >= 2 * workers:
+                done, result = pending.popleft()
+                yield done, result.get()
+        while pending:
+            done, result = pending.popleft()
+            yield done, result.get()
+
+
+def _predict_in_worker(batch: list[Incident]) -> list[IncidentCoding]:
+    assert _WORKER_CODER is not None
+    return _WORKER_CODER.predict([i.text for i in batch], [i.source for i in batch], [i.external_id for i in batch])
 
 
 def code_project(
