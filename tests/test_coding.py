@@ -225,3 +225,13 @@ def test_accurate_path_codes_with_the_full_encoder() -> None:
     for decisions in coding.decisions.values():
         for decision in decisions:
             assert all(text[s.start : s.end].strip() for s in decision.evidence)
+
+
+def test_top_level_api_exposes_the_coders() -> None:
+    import covalue
+
+    assert covalue.SupervisedCoder is SupervisedCoder and covalue.KeywordCoder is KeywordCoder
+    [coding] = covalue.load_model("fast").predict(["Waited 3 weeks for my refund, nobody answers."])
+    assert coding.codes("valence") == ("co_destruction",) and "R4.4" in coding.codes("reasons")
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        covalue.Nope  # noqa: B018
