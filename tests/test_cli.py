@@ -220,7 +220,7 @@ def test_incidents_list_and_show(project_db: dict[str, Any]) -> None:
     assert "date: 2019-10-23T00:00:00" in shown
     assert '"company": "Certegy Holdings, LLC"' in shown
     assert "The bank-XXXX put accidentally a stop payment on 100 of my checks not 10." in shown
-    codings = re.findall(r"^│ gold +│ vcd@1\.0\.0 +│ (\w+) +│ ([\w.]+) +│", shown, re.MULTILINE)
+    codings = re.findall(r"^│ gold +│ (\w+) +│ ([\w.]+) +│", shown, re.MULTILINE)
     assert codings[:4] == [
         ("valence", "co_destruction"),
         ("reasons", "R3.2"),

@@ -68,9 +68,19 @@ def show(
     console.print()
     console.print(incident.text, highlight=False, markup=False)
     if codings:
-        table = Table("coder", "codebook", "dimension", "code", "span", "confidence", title="codings")
+        with_spans = any(c.span for c in codings)
+        table = Table(title="codings")
+        table.add_column("coder")
+        table.add_column("dimension", no_wrap=True)
+        table.add_column("code", no_wrap=True)
+        if with_spans:
+            table.add_column("span", no_wrap=True)
+        table.add_column("conf.", no_wrap=True)
+        table.add_column("evidence", ratio=1)
         for coding in codings:
-            span = f"[{coding.span.start}, {coding.span.end})" if coding.span else ""
             confidence = f"{coding.confidence:.2f}" if coding.confidence is not None else ""
-            table.add_row(coding.coder, coding.codebook or "", coding.dimension, coding.code_id, span, confidence)
+            quote = " … ".join(" ".join(s.text_of(incident.text).split()) for s in coding.evidence)
+            quote = quote if len(quote) <= 80 else quote[:79] + "…"
+            span = [f"[{coding.span.start}, {coding.span.end})" if coding.span else ""] if with_spans else []
+            table.add_row(coding.coder, coding.dimension, coding.code_id, *span, confidence, quote)
         console.print(table, highlight=False)
