@@ -13,6 +13,7 @@ import codecs
 import csv
 import json
 import sys
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,17 +94,18 @@ class Reader(Protocol):
     def __exit__(self, *exc_info: object) -> None: ...
 
 
-class _BaseReader:
+class _BaseReader(ABC):
     """Context-manager plumbing shared by the concrete readers."""
 
     path: Path
     format: str
     columns: list[str]
 
+    @abstractmethod
     def __iter__(self) -> Iterator[RawRecord | RecordProblem]:
-        raise NotImplementedError
+        """Records in file order, or a problem in place of each record that cannot be read."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a deliberate no-op default, not an abstract method
         """Release the open file; readers without one have nothing to do."""
 
     def __enter__(self) -> Self:
