@@ -33,9 +33,10 @@ class TrainingSet:
 def training_set(store: Store, project: ProjectInfo, codebook_key: str, coders: list[str] | None = None) -> TrainingSet:
     """Human label rows of a project under one codebook (one row per incident)."""
     codebook_pk, codebook = store.codebook(project, codebook_key)
-    humans = [c.name for c in store.coders(project) if c.kind == "human"]
+    known = store.coders(project)
+    humans = [c.name for c in known if c.kind == "human"]
     order = coders or sorted(humans, key=lambda name: (name != CONSENSUS, humans.index(name)))
-    unknown = [name for name in order if name not in {c.name for c in store.coders(project)}]
+    unknown = [name for name in order if name not in {c.name for c in known}]
     if unknown:
         raise CovalueError(f"no coder {unknown[0]!r} in project {project.name!r}")
     rows: dict[str, LabelRow] = {}
@@ -51,9 +52,11 @@ def training_set(store: Store, project: ProjectInfo, codebook_key: str, coders: 
     if not rows:
         raise CovalueError(f"no human codings under {codebook_key!r} in project {project.name!r} to learn from")
     data = TrainingSet([], [], [], [], order)
-    for item_id, row in rows.items():
-        incident = store.incident(project, item_id)
-        data.ids.append(item_id)
+    for incident in store.iter_incidents(project):  # one streaming pass, not one query per incident
+        row = rows.get(incident.external_id)
+        if row is None:
+            continue
+        data.ids.append(incident.external_id)
         data.texts.append(incident.text)
         data.sources.append(incident.source)
         data.labels.append(dict(row.values))

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
@@ -45,6 +45,13 @@ class ImportReport:
     @property
     def rows_per_second(self) -> float:
         return (self.imported + self.skipped) / self.seconds if self.seconds > 0 else 0.0
+
+
+class SkipReport(Protocol):
+    """Any import report that counts skipped rows and keeps the first problems."""
+
+    skipped: int
+    problems: list[RecordProblem]
 
 
 @dataclass
@@ -98,7 +105,7 @@ def import_incidents(
             for record in reader:
                 item = record if isinstance(record, RecordProblem) else mapper.map(record)
                 if isinstance(item, RecordProblem):
-                    _skip_or_raise(report, item, options.skip_bad)
+                    skip_or_raise(report, item, options.skip_bad)
                     continue
                 batch.add(item, record.line)
                 if len(batch) >= options.batch_size:
@@ -119,7 +126,8 @@ def import_incidents(
     return report
 
 
-def _skip_or_raise(report: ImportReport, problem: RecordProblem, skip_bad: bool) -> None:
+def skip_or_raise(report: SkipReport, problem: RecordProblem, skip_bad: bool) -> None:
+    """Stop on a bad row, or (``skip_bad``) count it and keep the first problems for the report."""
     if not skip_bad:
         raise problem.to_error()
     report.skipped += 1
@@ -195,4 +203,4 @@ class _Batch:
                         f"{self.project.name!r} or earlier in this file"
                     ),
                 )
-                _skip_or_raise(self.report, problem, self.skip_bad)
+                skip_or_raise(self.report, problem, self.skip_bad)

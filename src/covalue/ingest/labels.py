@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from covalue.errors import InputError
 from covalue.framework.codebook import Codebook
-from covalue.ingest.importer import MAX_REPORTED_PROBLEMS, Progress
+from covalue.ingest.importer import Progress, skip_or_raise
 from covalue.ingest.readers import RawRecord, RecordProblem, open_reader
 from covalue.model.incident import Coder
 from covalue.model.labels import ID_COLUMN, NOTE_COLUMN, LabelRow, parse_label_value, row_to_codings
@@ -141,11 +141,11 @@ def _parse_rows(
 ) -> Iterator[tuple[LabelRow, int]]:
     for record in reader:
         if isinstance(record, RecordProblem):
-            _problem(report, record, skip_bad)
+            skip_or_raise(report, record, skip_bad)
             continue
         parsed = _parse_record(record, codebook, dimensions, seen)
         if isinstance(parsed, RecordProblem):
-            _problem(report, parsed, skip_bad)
+            skip_or_raise(report, parsed, skip_bad)
             continue
         seen.add(parsed.item_id)
         yield parsed, record.line
@@ -199,10 +199,10 @@ def _store_chunk(
         pk = pks.get(row.item_id)
         if pk is None:
             message = f"no incident {row.item_id!r} in project {project.name!r}; import the incidents first"
-            _problem(report, RecordProblem(report.file, line, ID_COLUMN, message), skip_bad)
+            skip_or_raise(report, RecordProblem(report.file, line, ID_COLUMN, message), skip_bad)
         elif pk in already and not replace:
             message = f"coder {coder.name!r} has already coded {row.item_id!r}; pass --replace to overwrite"
-            _problem(report, RecordProblem(report.file, line, ID_COLUMN, message), skip_bad)
+            skip_or_raise(report, RecordProblem(report.file, line, ID_COLUMN, message), skip_bad)
         else:
             keep.append(row)
     if replace:
@@ -211,11 +211,3 @@ def _store_chunk(
     store.insert_codings(connection, project, codebook_pk, codings, {coder.name: coder_id}, pks)
     report.incidents += len(keep)
     report.codings += len(codings)
-
-
-def _problem(report: LabelImportReport, problem: RecordProblem, skip_bad: bool) -> None:
-    if not skip_bad:
-        raise problem.to_error()
-    report.skipped += 1
-    if len(report.problems) < MAX_REPORTED_PROBLEMS:
-        report.problems.append(problem)

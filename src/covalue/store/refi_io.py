@@ -192,29 +192,27 @@ def incidents_by_guid(
     connection: Connection, project: ProjectInfo, guids: Sequence[str]
 ) -> dict[str, tuple[int, str, str]]:
     """Lower-cased GUID → (row id, external id, text) of existing incidents with those GUIDs."""
-    found: dict[str, tuple[int, str, str]] = {}
-    for chunk in _chunks(guids):
-        rows = connection.execute(
-            select(IncidentRow.id, IncidentRow.guid, IncidentRow.external_id, IncidentRow.text).where(
-                IncidentRow.project_id == project.id, IncidentRow.guid.in_(chunk)
-            )
-        ).all()
-        found.update({r.guid.lower(): (r.id, r.external_id, r.text) for r in rows})
-    return found
+    rows = _incidents_where(connection, project, IncidentRow.guid, guids)
+    return {r.guid.lower(): (r.id, r.external_id, r.text) for r in rows}
 
 
 def incidents_by_external_id(
     connection: Connection, project: ProjectInfo, external_ids: Sequence[str]
 ) -> dict[str, tuple[int, str, str]]:
     """External id → (row id, GUID, text) of existing incidents with those ids."""
-    found: dict[str, tuple[int, str, str]] = {}
-    for chunk in _chunks(external_ids):
-        rows = connection.execute(
+    rows = _incidents_where(connection, project, IncidentRow.external_id, external_ids)
+    return {r.external_id: (r.id, r.guid, r.text) for r in rows}
+
+
+def _incidents_where(connection: Connection, project: ProjectInfo, column: Any, values: Sequence[str]) -> list[Any]:
+    """Id, GUID, external id and text of the project's incidents whose ``column`` is in ``values``."""
+    found: list[Any] = []
+    for chunk in _chunks(values):
+        found += connection.execute(
             select(IncidentRow.id, IncidentRow.guid, IncidentRow.external_id, IncidentRow.text).where(
-                IncidentRow.project_id == project.id, IncidentRow.external_id.in_(chunk)
+                IncidentRow.project_id == project.id, column.in_(chunk)
             )
         ).all()
-        found.update({r.external_id: (r.id, r.guid, r.text) for r in rows})
     return found
 
 
