@@ -9,7 +9,7 @@ as it was. With ``skip_bad`` bad rows are left out instead and listed in the imp
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -124,6 +124,17 @@ def import_incidents(
     if progress is not None:
         progress(report.imported + report.skipped)
     return report
+
+
+def iter_file_incidents(path: str | Path, *, columns: dict[str, str] | None = None) -> Iterator[Incident]:
+    """Stream the incidents of a file without storing them; the first bad row raises InputError."""
+    with open_reader(path) as reader:
+        mapper = RecordMapper(ColumnMapping.detect(reader.columns, str(path), **(columns or {})))
+        for record in reader:
+            item = record if isinstance(record, RecordProblem) else mapper.map(record)
+            if isinstance(item, RecordProblem):
+                raise item.to_error()
+            yield item
 
 
 def skip_or_raise(report: SkipReport, problem: RecordProblem, skip_bad: bool) -> None:
