@@ -9,16 +9,17 @@ from __future__ import annotations
 import functools
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from covalue.errors import CodebookError
 from covalue.framework.codebook import Codebook
 from covalue.framework.schema import CodebookSpec
 
 BUNDLED_PACKAGE = "covalue.framework.codebooks"
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def bundled_codebook_ids() -> list[str]:
@@ -43,6 +44,15 @@ def parse_codebook(text: str, label: str = "<codebook>") -> Codebook:
 
     Cached: a Codebook is immutable, and the store parses the same snapshot on every read.
     """
+    return Codebook(parse_yaml_model(text, label, CodebookSpec, "a codebook"), source_text=text)
+
+
+def parse_yaml_model(text: str, label: str, model: type[_Model], what: str) -> _Model:
+    """Parse YAML text into a pydantic model; every error names ``label``, the line and the field.
+
+    Shared by codebooks and the files that travel with them (recommendations), which are all
+    edited by hand.
+    """
     try:
         root, data = _compose_and_construct(text)
     except yaml.YAMLError as exc:
@@ -51,13 +61,12 @@ def parse_codebook(text: str, label: str = "<codebook>") -> Codebook:
         problem = getattr(exc, "problem", None) or str(exc)
         raise CodebookError([_format(label, line, None, f"invalid YAML: {problem}")]) from exc
     if not isinstance(data, dict):
-        raise CodebookError([_format(label, 1, None, "a codebook must be a YAML mapping")])
+        raise CodebookError([_format(label, 1, None, f"{what} must be a YAML mapping")])
     lines = _line_index(root)
     try:
-        spec = CodebookSpec.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise CodebookError(_describe(exc, label, lines)) from exc
-    return Codebook(spec, source_text=text)
 
 
 def _compose_and_construct(text: str) -> tuple[yaml.Node | None, Any]:
