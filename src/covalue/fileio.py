@@ -17,6 +17,7 @@ def atomic_path(path: str | Path, *, make_parents: bool = False) -> Iterator[Pat
 
     An interrupted or failed write leaves the old file (or no file) in place, never a
     truncated one. The rename is atomic because the temporary file is in the same folder.
+    The file gets the permissions a plain ``open`` would give it (``mkstemp`` makes it private).
     """
     path = Path(path)
     if make_parents:
@@ -28,6 +29,17 @@ def atomic_path(path: str | Path, *, make_parents: bool = False) -> Iterator[Pat
     tmp = Path(name)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _read_umask() -> int:
+    """The process umask. Reading it means setting it, so it is read once, at import, before threads start."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+_UMASK = _read_umask()

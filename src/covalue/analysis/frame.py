@@ -7,7 +7,8 @@ coder's output file. Columns:
 - ``item_id``, ``source``, ``relationship_type``, ``channel``, ``occurred_at`` (timezone-aware
   UTC timestamps, ``NaT`` when unknown), ``customer_id``, ``thread_id``, ``thread_position``,
   ``segment`` and ``provider`` (``metadata["segment"]`` and ``metadata["provider"]`` when the data
-  has them; ``provider`` falls back to ``source``) and, unless left out, ``text``;
+  has them; ``provider`` falls back to ``source``), ``role`` (``metadata["role"]``: who speaks in a
+  thread turn, e.g. ``customer`` or ``provider``) and, unless left out, ``text``;
 - one column per codebook dimension: a code id or ``None`` for single-valued dimensions, a
   tuple of code ids (empty when none) for multi-valued ones;
 - ``evidence``: ``{"dimension:code": [[start, end], ...]}`` from a machine coder, else ``{}``.
@@ -42,6 +43,7 @@ META_COLUMNS = (
     "thread_position",
     "segment",
     "provider",
+    "role",
 )
 EVIDENCE_COLUMN = "evidence"
 
@@ -93,6 +95,7 @@ def _meta_record(incident: Incident, with_text: bool) -> dict[str, Any]:
         "thread_position": incident.thread_position,
         "segment": _metadata_text(incident.metadata, "segment"),
         "provider": _metadata_text(incident.metadata, "provider") or incident.source,
+        "role": _metadata_text(incident.metadata, "role"),
     }
     if with_text:
         record["text"] = incident.text

@@ -66,6 +66,7 @@ class BuiltReport:
     report: Report
     tables: dict[str, pd.DataFrame]
     figures: dict[str, Figure] = field(default_factory=dict)
+    svg: dict[str, str] = field(default_factory=dict)  # rendered once, embedded and written as-is
 
 
 @dataclass(frozen=True)
@@ -173,17 +174,23 @@ def _fix_first(ranked: pd.DataFrame, recommendations: RecommendationSet | None, 
     return Section("fix-first", "What to fix first", lead, blocks)
 
 
-def _figure_block(
-    built: BuiltReport, name: str, make: Callable[[], Figure], title: str | None, caption: str | None
-) -> Block:
-    figure = make()
+def _figure_block(built: BuiltReport, name: str, figure: Figure, title: str | None, caption: str | None) -> Block:
     built.figures[name] = figure
-    return Block("figure", title=title, markup=Markup(figures.figure_svg(figure)), caption=caption)
+    built.svg[name] = figures.figure_svg(figure)
+    return Block("figure", title=title, markup=Markup(built.svg[name]), caption=caption)
 
 
 def _table_block(built: BuiltReport, name: str, table: pd.DataFrame, title: str | None, caption: str | None) -> Block:
     built.tables[name] = table
     return Block("table", title=title, markup=table_html(table), caption=caption)
+
+
+def _colours(codebook: Codebook, dimension: str) -> dict[str, str] | None:
+    return figures.code_colours(codebook, dimension) or None
+
+
+def _undated(found: views.Trend) -> str | None:
+    return f"{found.undated:,} incidents without a date are left out." if found.undated else None
 
 
 def _gioia(built: BuiltReport, inputs: ReportInputs) -> Section:
@@ -195,7 +202,7 @@ def _gioia(built: BuiltReport, inputs: ReportInputs) -> Section:
         "co-destruction (Gioia method), with the number of incidents at each level. An aggregate counts "
         "incidents with any of its themes, so it is not the sum of its themes.",
         [
-            _figure_block(built, "gioia_structure", lambda: figures.gioia_figure(table), None, None),
+            _figure_block(built, "gioia_structure", figures.gioia_figure(table), None, None),
             _table_block(built, "gioia_structure", table, "Table", None),
         ],
     )
@@ -209,35 +216,55 @@ def _timing(built: BuiltReport, inputs: ReportInputs) -> Section:
         "Järvi et al.'s (2018) Table 3 rebuilt from the data: each reason's timing and relationship types "
         "as the codebook states them, and how the coded incidents spread over phases and relationship types.",
         [
-            _figure_block(built, "reasons_timing_relationship", lambda: figures.table3_figure(table), None, None),
+            _figure_block(built, "reasons_timing_relationship", figures.table3_figure(table), None, None),
             _table_block(built, "reasons_timing_relationship", table, "Table", None),
         ],
     )
 
 
+#: Dimensions broken down by group and over time, with the Gioia level to count them at.
+PROFILE_DIMENSIONS = (
+    ("valence", None),
+    ("reasons", "aggregate"),
+    ("negative_factors", None),
+    ("positive_factors", None),
+    ("coping", None),
+    ("resources_lost", None),
+)
+#: Of those, the ones drawn as figures per group (the rest are tables in the workbook).
+PROFILE_FIGURES = ("valence", "reasons")
+GROUPINGS = ("source", "channel", "relationship_type", "segment", "provider")
+
+
+def _groupings(frame: pd.DataFrame) -> list[str]:
+    """Groupings with two or more groups; ``provider`` only when it says more than ``source``."""
+    found = [by for by in GROUPINGS if frame[by].nunique(dropna=True) >= 2]
+    if "provider" in found and frame["provider"].equals(frame["source"]):
+        found.remove("provider")
+    return found
+
+
 def _breakdowns(built: BuiltReport, inputs: ReportInputs) -> Section:
     frame, codebook = inputs.frame, inputs.codebook
     blocks: list[Block] = []
-    for by in ("source", "channel", "relationship_type", "segment", "provider"):
-        if frame[by].nunique(dropna=True) < 2:
-            continue
-        for dimension, level in (("valence", None), ("reasons", "aggregate")):
+    for by in _groupings(frame):
+        for dimension, level in PROFILE_DIMENSIONS:
             if not _has(codebook, dimension):
                 continue
             table = views.breakdown(frame, codebook, dimension, by, level=level)
             name = f"{dimension}_by_{by}"
-            blocks.append(
-                _figure_block(
-                    built,
-                    name,
-                    lambda t=table, d=dimension, b=by: figures.breakdown_figure(t, title=f"{d} by {b}"),
-                    f"{dimension.capitalize()} by {by.replace('_', ' ')}",
-                    None,
-                )
-            )
             built.tables[name] = table
+            if dimension not in PROFILE_FIGURES:
+                continue
+            title = f"{codebook.dimension(dimension).name} by {by.replace('_', ' ')}"
+            figure = figures.breakdown_figure(table, colours=_colours(codebook, dimension), title=title)
+            blocks.append(_figure_block(built, name, figure, title, None))
     if not blocks:
         blocks.append(Block("text", items=["The data has a single source, channel and relationship type."]))
+    else:
+        blocks.append(
+            Block("text", items=["The workbook also breaks down factors, coping and resources lost by each grouping."])
+        )
     return Section(
         "breakdowns",
         "By source, channel and segment",
@@ -248,31 +275,30 @@ def _breakdowns(built: BuiltReport, inputs: ReportInputs) -> Section:
 
 def _trends(built: BuiltReport, inputs: ReportInputs) -> Section | None:
     frame, codebook = inputs.frame, inputs.codebook
-    if frame["occurred_at"].dropna().dt.to_period(inputs.freq).nunique() < 2:
+    if views.periods(frame, inputs.freq).nunique() < 2:
         return None
     blocks = []
-    for dimension, level in (
-        ("valence", None),
-        ("reasons", "aggregate"),
-        ("coping", None),
-        ("resources_lost", None),
-        ("negative_factors", None),
-        ("positive_factors", None),
-    ):
+    for dimension, level in PROFILE_DIMENSIONS:
         if not _has(codebook, dimension):
             continue
-        table = views.trend(frame, codebook, dimension, freq=inputs.freq, level=level)
+        found = views.trend(frame, codebook, dimension, freq=inputs.freq, level=level)
+        if found.periods.empty:
+            continue
         name = f"trend_{dimension}"
+        label = dimension.replace("_", " ").capitalize()
         blocks.append(
             _figure_block(
                 built,
                 name,
-                lambda t=table, d=dimension: figures.trend_figure(t, title=f"{d} over time"),
-                dimension.replace("_", " ").capitalize(),
+                figures.trend_figure(found, colours=_colours(codebook, dimension), title=label),
+                label,
                 None,
             )
         )
-        built.tables[name] = table
+        built.tables[name] = found.periods
+        rising = found.summary.sort_values("slope", ascending=False, kind="stable")
+        built.tables[f"{name}_summary"] = rising
+        blocks.append(Block("table", title=None, markup=table_html(rising, max_rows=10), caption=_undated(found)))
     return Section("trends", "Trends over time", "Share of incidents per period with each code.", blocks)
 
 
@@ -285,7 +311,7 @@ def _relations(built: BuiltReport, inputs: ReportInputs) -> Section:
             _figure_block(
                 built,
                 "reasons_cooccurrence",
-                lambda: figures.cooccurrence_figure(table, title="Reasons named together"),
+                figures.cooccurrence_figure(table, title="Reasons named together"),
                 "Co-occurrence of reasons",
                 "Incidents naming both reasons; the diagonal counts incidents naming each reason.",
             )
@@ -300,7 +326,7 @@ def _relations(built: BuiltReport, inputs: ReportInputs) -> Section:
                 _figure_block(
                     built,
                     name,
-                    lambda t=crossed, d=dimension: figures.by_reason_figure(t, title=f"{d} by reason"),
+                    figures.by_reason_figure(crossed, title=f"{dimension.replace('_', ' ').capitalize()} by reason"),
                     f"{dimension.replace('_', ' ').capitalize()} by reason",
                     None,
                 )
@@ -309,57 +335,80 @@ def _relations(built: BuiltReport, inputs: ReportInputs) -> Section:
     return Section("relations", "How codes go together", None, blocks)
 
 
+def _spiral_key(frame: pd.DataFrame) -> str | None:
+    """Group incidents by thread when the data has threads, else by customer; None if neither repeats."""
+    for key in ("thread_id", "customer_id"):
+        if (frame[key].dropna().value_counts() >= 2).any():
+            return key
+    return None
+
+
+def _spiral_cards(summary: spirals.SpiralSummary) -> list[tuple[str, str]]:
+    low, high = summary.share_of_losses_ci
+    r_low, r_high = summary.recovery_ci
+    return [
+        ("groups analysed", f"{summary.groups:,}"),
+        ("with a primary loss", f"{summary.groups_with_loss:,}"),
+        ("loss spirals", f"{summary.spirals:,}"),
+        ("spirals among losses", f"{_percent(summary.share_of_losses)} [{low * 100:.0f}–{high * 100:.0f}]"),
+        ("escalating coping", f"{summary.escalating:,}"),
+        ("recovered after a loss", f"{_percent(summary.recovery_rate)} [{r_low * 100:.0f}–{r_high * 100:.0f}]"),
+    ]
+
+
 def _spirals(built: BuiltReport, inputs: ReportInputs) -> Section | None:
     frame = inputs.frame
-    for key in ("thread_id", "customer_id"):
-        sizes = frame[key].dropna().value_counts()
-        if (sizes >= 2).any():
-            break
-    else:
+    key = _spiral_key(frame)
+    if key is None:
         return None
-    found = spirals.detect_spirals(frame, inputs.codebook, by=key)
+    has_roles = frame["role"].notna().any()
+    config = spirals.SpiralConfig(role_column="role") if has_roles else spirals.SpiralConfig()
+    found = spirals.detect_spirals(frame, inputs.codebook, by=key, config=config)
+    if found.empty:
+        return None
     summary = spirals.spiral_summary(found)
     built.tables["loss_spirals"] = found
+    blocks = [Block("cards", items=_spiral_cards(summary))]
+    blocks.append(_table_block(built, "spirals_by_reason", summary.by_reason, "Spirals by triggering reason", None))
+    if summary.escalation_paths:
+        paths = pd.DataFrame([{"escalation": " → ".join(path), "groups": n} for path, n in summary.escalation_paths])
+        blocks.append(_table_block(built, "escalation_paths", paths, "Most frequent escalation paths", None))
     rates = spirals.recovery_rates(found, by="reason")
-    built.tables["recovery_by_reason"] = rates
-    blocks = [
-        Block("cards", items=[(k.replace("_", " "), _summary_value(v)) for k, v in summary.items() if _scalar(v)]),
-        _table_block(built, "recovery_by_reason", rates, "Recovery by triggering reason", None),
-    ]
-    if "provider" in frame.columns and frame["provider"].nunique() > 1:
+    blocks.append(_table_block(built, "recovery_by_reason", rates, "Recovery by triggering reason", None))
+    if frame["provider"].nunique() > 1:
         by_provider = spirals.recovery_rates(found, by="provider")
         blocks.append(_table_block(built, "recovery_by_provider", by_provider, "Recovery by provider", None))
-    group = views.timeline_keys(frame, key).head(1)
-    if not group.empty:
-        value = group.iloc[0][key]
-        line = views.timeline(frame, key=key, value=value)
-        blocks.append(
-            _figure_block(
-                built,
-                "timeline",
-                lambda: figures.timeline_figure(line, title=f"{key.replace('_', ' ')} {value}"),
-                "An encounter over time",
-                f"The incidents of {key.replace('_', ' ')} {value!s} in time order.",
-            )
-        )
+    blocks.extend(_timeline_blocks(built, frame, key))
+    unit = key.replace("_id", "").replace("_", " ")
     return Section(
         "spirals",
         "Loss spirals and recovery",
-        f"Incidents grouped by {key.replace('_', ' ')} and ordered in time: a primary loss followed by new or "
-        "growing losses or by escalating coping is a loss spiral; co-destruction followed by co-creation or a mixed "
-        "outcome is a recovery.",
+        f"Incidents grouped by {unit} and ordered in time. A loss spiral is a primary loss (the first "
+        "co-destruction) followed by a secondary loss (a new resource lost, or more resources lost than before) "
+        "or by escalating coping (direct complaint → public complaint → third party → exit); recovery is a "
+        "co-creation or mixed outcome after the primary loss. Intervals are Wilson 95 % intervals.",
         blocks,
     )
 
 
-def _scalar(value: object) -> bool:
-    return isinstance(value, int | float | str)
-
-
-def _summary_value(value: object) -> str:
-    if isinstance(value, float):
-        return _percent(value) if 0.0 <= value <= 1.0 else f"{value:,.2f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
+def _timeline_blocks(built: BuiltReport, frame: pd.DataFrame, key: str) -> list[Block]:
+    """The encounter view of the longest group: its incidents on a time line."""
+    groups = views.timeline_keys(frame, key)
+    if groups.empty:
+        return []
+    value = groups.iloc[0][key]
+    line = views.timeline(frame, key=key, value=value)
+    unit = key.replace("_id", "").replace("_", " ")
+    built.tables["timeline_groups"] = groups
+    return [
+        _figure_block(
+            built,
+            "timeline",
+            figures.timeline_figure(line, title=f"{unit} {value}"),
+            "An encounter over time",
+            f"The incidents of {unit} {value} in time order, the longest {unit} in the data.",
+        )
+    ]
 
 
 def _examples(inputs: ReportInputs) -> Section:
@@ -526,9 +575,15 @@ def write_report(built: BuiltReport, out_dir: str | Path) -> ReportFiles:
     html_path = out / "report.html"
     with atomic_path(html_path) as tmp:
         tmp.write_text(render_report(built.report), encoding="utf-8")
-    written = views.write_tables(built.tables, out / "tables")
-    workbook = out / "tables.xlsx"
+    workbook = (out / "tables.xlsx").resolve()
+    written = views.write_tables(built.tables, out / "tables", workbook=str(workbook))
+    written.remove(workbook)
     figure_paths: list[Path] = []
     for name, figure in built.figures.items():
-        figure_paths.extend(figures.save_figure(figure, out / "figures" / name))
+        png, svg = out / "figures" / f"{name}.png", out / "figures" / f"{name}.svg"
+        with atomic_path(png, make_parents=True) as tmp:
+            tmp.write_bytes(figures.figure_png(figure))
+        with atomic_path(svg) as tmp:
+            tmp.write_text(built.svg[name], encoding="utf-8")
+        figure_paths += [png, svg]
     return ReportFiles(html=html_path, workbook=workbook, tables=list(written), figures=figure_paths)
