@@ -35,6 +35,12 @@ def atomic_path(path: str | Path, *, make_parents: bool = False) -> Iterator[Pat
         tmp.unlink(missing_ok=True)
 
 
+def evidence_path(out: str | Path) -> Path:
+    """``CODINGS.csv`` -> ``CODINGS.evidence.jsonl``: where a coded file's evidence goes."""
+    out = Path(out)
+    return out.with_name(out.stem + ".evidence.jsonl")
+
+
 def _read_umask() -> int:
     """The process umask. Reading it means setting it, so it is read once, at import, before threads start."""
     current = os.umask(0)

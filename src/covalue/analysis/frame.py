@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 
+from covalue.fileio import evidence_path
 from covalue.framework.codebook import Codebook
 from covalue.model.incident import Coding, Incident
 from covalue.model.labels import LabelRow, codings_to_rows
@@ -151,7 +152,6 @@ def frame_from_files(
     """
     import json
 
-    from covalue.engines.local import evidence_path
     from covalue.ingest.importer import iter_file_incidents
     from covalue.ingest.labels import read_label_csv
 

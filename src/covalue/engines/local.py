@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from covalue.coding.base import IncidentCoder, IncidentCoding, coder_info
-from covalue.fileio import atomic_path
+from covalue.fileio import atomic_path, evidence_path
 from covalue.ingest.mapping import ColumnMapping, RecordMapper
 from covalue.ingest.readers import RecordProblem, open_reader
 from covalue.model.incident import Incident
@@ -41,11 +41,6 @@ class RunReport:
     @property
     def per_second(self) -> float:
         return self.incidents / self.seconds if self.seconds > 0 else 0.0
-
-
-def evidence_path(out: Path) -> Path:
-    """``CODINGS.csv`` -> ``CODINGS.evidence.jsonl``."""
-    return out.with_name(out.stem + ".evidence.jsonl")
 
 
 def code_file(
