@@ -361,8 +361,8 @@ def test_config_is_checked_against_the_codebook() -> None:
         detect_spirals(frame, VCD, config=SpiralConfig(escalation_ladder=("direct_complaint", "lawsuit")))
     with pytest.raises(ValueError, match="single-valued"):
         detect_spirals(frame, VCD, config=SpiralConfig(valence="coping"))
-    with pytest.raises(KeyError, match="role"):
-        detect_spirals(frame, VCD, config=SpiralConfig(role_column="role"))
+    with pytest.raises(KeyError, match="speaker"):
+        detect_spirals(frame, VCD, config=SpiralConfig(role_column="speaker"))
 
 
 def test_other_codebooks_can_rename_dimensions_and_drop_the_ones_they_lack() -> None:
