@@ -31,7 +31,7 @@ def read(handle) -> list[dict[str, str]]:
     return list(csv.DictReader(handle))
 
 
-def training_rows(codebook) -> tuple[list[str], list[str], list[dict[str, tuple[str, ...]]]]:
+def training_rows(codebook) -> tuple[list[str], list[str], list[dict[str, tuple[str, ...]]], list[str]]:
     example = resources.files("covalue.data.example")
     with example.joinpath("labels_gold.csv").open(encoding="utf-8") as handle:
         labels = {r["item_id"]: r for r in read(handle)}
@@ -47,16 +47,16 @@ def training_rows(codebook) -> tuple[list[str], list[str], list[dict[str, tuple[
         {d: parse_label_value(codebook, d, labels[r["item_id"]].get(d)) for d in codebook.dimension_ids}
         for r in incidents
     ]
-    return [r["text"] for r in incidents], [r["source"] for r in incidents], values
+    return [r["text"] for r in incidents], [r["source"] for r in incidents], values, [r["item_id"] for r in incidents]
 
 
 def train(name: str, encoder: str) -> None:
     codebook = load_codebook("vcd")
-    texts, sources, labels = training_rows(codebook)
+    texts, sources, labels, ids = training_rows(codebook)
     started = time.perf_counter()
     coder = SupervisedCoder(
         codebook, features=FeatureSpace(encoder=encoder), name=f"covalue-{name}", version=VERSION
-    ).fit(texts, labels, sources)
+    ).fit(texts, labels, sources, ids=ids)
     folder = coder.save(MODELS / f"vcd-{name}")
     size = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
     print(

@@ -71,7 +71,9 @@ def test_analyze_writes_report_workbook_codings_tables_and_figures(analysed) -> 
 
 
 def test_report_is_self_contained_and_states_its_methods(analysed) -> None:
-    out, _, _, _ = analysed
+    out, _, labels, _ = analysed
+    with labels.open(encoding="utf-8", newline="") as handle:
+        labelled = sum(1 for _ in csv.DictReader(handle))
     html = (out / "report.html").read_text(encoding="utf-8")
     assert not EXTERNAL.search(html), EXTERNAL.search(html)
     assert "<script" not in html.lower()
@@ -80,6 +82,8 @@ def test_report_is_self_contained_and_states_its_methods(analysed) -> None:
     assert f"The sample comprises {SUBSET} incidents" in html
     assert "Reliability was assessed on the" in html and "reference" in html
     assert "Krippendorff α" in html and "<mark>" in html
+    # the reference incidents of the example are in the bundled coder's training data: the report says so
+    assert f"Caution: {labelled} of the {labelled} compared incidents were in the training data" in html
     assert html.count("<svg") >= 4
     assert len(html) < 5_000_000
 

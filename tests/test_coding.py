@@ -14,8 +14,9 @@ from covalue.coding.active import suggest, uncertainty
 from covalue.coding.decoding import DimensionScores, decode
 from covalue.coding.encoders import StaticEncoder
 from covalue.coding.features import FeatureSpace
-from covalue.coding.supervised import SupervisedCoder
+from covalue.coding.supervised import TRAINING_IDS_FILE, SupervisedCoder
 from covalue.coding.text import sentence_spans
+from covalue.coding.training import load_model
 from covalue.coding.zeroshot import KeywordCoder, SimilarityCoder
 from covalue.errors import CovalueError
 from covalue.framework import load_codebook, parse_codebook
@@ -128,6 +129,18 @@ def test_training_is_deterministic_and_models_round_trip(tmp_path: Path) -> None
             )
     with pytest.raises(CovalueError, match="not a covalue model"):
         SupervisedCoder.load(tmp_path)
+    assert loaded.training_ids is None and not (tmp_path / "a" / TRAINING_IDS_FILE).exists()
+
+
+def test_models_remember_the_incidents_they_were_trained_on(tmp_path: Path) -> None:
+    ids, texts, sources, labels = _example(40)
+    coder = SupervisedCoder(VCD, features=FeatureSpace(encoder=None)).fit(texts, labels, sources, ids=ids)
+    loaded = SupervisedCoder.load(coder.save(tmp_path / "m"))
+    assert loaded.training_ids == frozenset(ids)
+    with pytest.raises(ValueError, match="ids"):
+        SupervisedCoder(VCD, features=FeatureSpace(encoder=None)).fit(texts, labels, sources, ids=ids[:-1])
+    bundled = load_model("fast").training_ids
+    assert bundled is not None and len(bundled) == load_model("fast").training.incidents
 
 
 def test_works_for_any_codebook() -> None:

@@ -73,16 +73,46 @@ def code(
     ] = None,
     llm_model: Annotated[str | None, typer.Option(help="Model name at the LLM endpoint.")] = None,
     batch_size: Annotated[int, typer.Option(help="Incidents per batch.", min=1)] = 256,
-    workers: Annotated[int, typer.Option(help="File mode: processes coding in parallel (same output).", min=1)] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="File mode: processes coding in parallel (same output; default 1). "
+            "Dask engine without --scheduler: local worker processes (default: one per core).",
+            min=1,
+        ),
+    ] = None,
     db: DbOption = None,
     project: ProjectOption = None,
     limit: Annotated[int | None, typer.Option(help="Project mode: code at most this many incidents.")] = None,
+    engine: Annotated[
+        str, typer.Option(help="local, or dask: partitions coded on a Dask cluster (see docs/scale-out.md).")
+    ] = "local",
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask engine: scheduler address, e.g. tcp://10.0.0.5:8786 (default: local).")
+    ] = None,
+    partition_rows: Annotated[
+        int | None, typer.Option(help="Dask engine: incidents per partition (default 8,192).", min=1)
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Dask engine: replace an earlier job's output in --out.")] = False,
 ) -> None:
     """Code incidents on every dimension of the codebook, with confidences and evidence spans.
 
     With INPUT and --out: codes the file and writes CODINGS.csv plus CODINGS.evidence.jsonl.
     Without INPUT: codes the project's incidents not yet coded by this coder and stores the codings.
+    With --engine dask: INPUT may be a folder or glob of shards, and --out is a folder of Parquet parts.
     """
+    if engine not in ("local", "dask"):
+        raise typer.BadParameter(f"--engine must be local or dask, not {engine!r}")
+    if engine == "dask":
+        from covalue.cli.scale import code_with_dask
+
+        columns = {k: v for k, v in {"text": text_column, "id": id_column}.items() if v}
+        code_with_dask(
+            input=input, out=out, model=model, codebook=codebook, llm_url=llm_url, columns=columns,
+            batch_size=batch_size, workers=workers, scheduler=scheduler, partition_rows=partition_rows,
+            overwrite=overwrite, db=db, project=project, limit=limit,
+        )  # fmt: skip
+        return
     from covalue.engines.local import code_file, code_project, evidence_path
 
     coder, description = _make_coder(model, codebook, llm_url, llm_model)
@@ -91,7 +121,7 @@ def code(
             if out is None:
                 raise typer.BadParameter("give --out CODINGS.csv when coding a file")
             columns = {k: v for k, v in {"text": text_column, "id": id_column}.items() if v}
-            parallel = 1 if llm_url else workers  # the LLM coder reports failures in-process
+            parallel = 1 if llm_url else workers or 1  # the LLM coder reports failures in-process
             report = code_file(
                 coder, input, out, columns=columns, batch_size=batch_size, workers=parallel, progress=tick
             )
@@ -141,7 +171,7 @@ def train(
         _, book = store.codebook(info, codebook)
     features = FeatureSpace(encoder=None if encoder == "none" else encoder)
     model = SupervisedCoder(book, features=features, C=C, seed=seed, name=name)
-    model.fit(data.texts, data.labels, data.sources)
+    model.fit(data.texts, data.labels, data.sources, ids=data.ids)
     model.version = f"{len(data.texts)}-{model.training.labels_sha256[:8]}"
     model.save(out)
     console.print(

@@ -28,6 +28,9 @@ from covalue.model.incident import Span
 
 FORMAT_VERSION = 1
 MAX_EVIDENCE = 2
+#: Ids of the incidents a model was trained on, one per line, beside its manifest. Reports use
+#: them to tell agreement on training incidents (fit) from agreement on new ones (accuracy).
+TRAINING_IDS_FILE = "training_ids.txt"
 
 
 @dataclass
@@ -60,13 +63,22 @@ class SupervisedCoder:
         self.version = version
         self.heads: dict[str, Head] = {}
         self.training: TrainingInfo | None = None
+        self.training_ids: frozenset[str] | None = None
 
     # -- learning -------------------------------------------------------------------------------
     def fit(
-        self, texts: Sequence[str], labels: Sequence[Labels], sources: Sequence[str | None] | None = None
+        self,
+        texts: Sequence[str],
+        labels: Sequence[Labels],
+        sources: Sequence[str | None] | None = None,
+        *,
+        ids: Sequence[str] | None = None,
     ) -> SupervisedCoder:
+        """Learn every dimension the labels cover; ``ids`` (the incidents' ids) are kept with the model."""
         if len(texts) != len(labels):
             raise ValueError(f"got {len(texts)} texts but {len(labels)} label rows")
+        if ids is not None and len(ids) != len(texts):
+            raise ValueError(f"got {len(texts)} texts but {len(ids)} ids")
         dimensions = [d for d in self.codebook.dimension_ids if any(d in row for row in labels)]
         if not dimensions:
             raise CovalueError(f"the labels cover no dimension of codebook {self.codebook.key}")
@@ -77,6 +89,7 @@ class SupervisedCoder:
             rows = [k for k, row in enumerate(labels) if dimension in row]
             self.heads[dimension] = self._fit_dimension(dimension, matrix[rows], [labels[k] for k in rows])
         self.training = TrainingInfo(len(texts), dimensions, _labels_hash(texts, labels))
+        self.training_ids = frozenset(ids) if ids is not None else None
         return self
 
     def _fit_dimension(self, dimension: str, matrix, labels: Sequence[Labels]) -> Head:
@@ -214,6 +227,11 @@ class SupervisedCoder:
                 }
             )
         np.savez_compressed(folder / "arrays.npz", **arrays)
+        ids_path = folder / TRAINING_IDS_FILE
+        if self.training_ids is not None:
+            ids_path.write_text("".join(f"{i}\n" for i in sorted(self.training_ids)), encoding="utf-8")
+        else:
+            ids_path.unlink(missing_ok=True)
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         return folder
 
@@ -251,7 +269,16 @@ class SupervisedCoder:
             )
         if manifest.get("training"):
             coder.training = TrainingInfo(**manifest["training"])
+        coder.training_ids = read_training_ids(folder)
         return coder
+
+
+def read_training_ids(folder: str | Path) -> frozenset[str] | None:
+    """The ids a saved model was trained on, or None when it did not record them."""
+    path = Path(folder) / TRAINING_IDS_FILE
+    if not path.is_file():
+        return None
+    return frozenset(line for line in path.read_text(encoding="utf-8").splitlines() if line)
 
 
 def _best_sentences(block: np.ndarray, head: Head, code: str, spans: list[Span]) -> tuple[Span, ...]:

@@ -72,9 +72,14 @@ def bundled_model_path(name: str) -> Path:
     return path
 
 
-def load_model(name_or_path: str | Path) -> SupervisedCoder:
-    """A trained model: a bundled one by name (``fast``, ``accurate``) or a folder."""
+def model_path(name_or_path: str | Path) -> Path:
+    """The folder of a model: a bundled one by name (``fast``, ``accurate``) or a folder path."""
     path = Path(name_or_path)
     if not path.exists() and str(name_or_path) in BUNDLED_MODELS:
         path = bundled_model_path(str(name_or_path))
-    return SupervisedCoder.load(path)
+    return path
+
+
+def load_model(name_or_path: str | Path) -> SupervisedCoder:
+    """A trained model: a bundled one by name (``fast``, ``accurate``) or a folder."""
+    return SupervisedCoder.load(model_path(name_or_path))

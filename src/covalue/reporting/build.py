@@ -53,6 +53,10 @@ class ReportInputs:
     project: str
     coder: Coder
     reliability: ReliabilityReport | None = None
+    #: The incidents the reliability report compared, and per machine coder the ids its model was
+    #: trained on: agreement on training incidents measures fit, not accuracy, and the report says so.
+    reliability_items: frozenset[str] = frozenset()
+    training_ids: Mapping[str, frozenset[str]] = field(default_factory=dict)
     recommendations: RecommendationSet | None = None
     text_of: Callable[[Sequence[str]], Mapping[str, str]] | None = None
     freq: str = "M"
@@ -285,7 +289,7 @@ def _trends(built: BuiltReport, inputs: ReportInputs) -> Section | None:
         if found.periods.empty:
             continue
         name = f"trend_{dimension}"
-        label = dimension.replace("_", " ").capitalize()
+        label = codebook.dimension(dimension).name
         blocks.append(
             _figure_block(
                 built,
@@ -378,7 +382,7 @@ def _spirals(built: BuiltReport, inputs: ReportInputs) -> Section | None:
     if frame["provider"].nunique() > 1:
         by_provider = spirals.recovery_rates(found, by="provider")
         blocks.append(_table_block(built, "recovery_by_provider", by_provider, "Recovery by provider", None))
-    blocks.extend(_timeline_blocks(built, frame, key))
+    blocks.extend(_timeline_blocks(built, frame, inputs.codebook, key))
     unit = key.replace("_id", "").replace("_", " ")
     return Section(
         "spirals",
@@ -391,7 +395,7 @@ def _spirals(built: BuiltReport, inputs: ReportInputs) -> Section | None:
     )
 
 
-def _timeline_blocks(built: BuiltReport, frame: pd.DataFrame, key: str) -> list[Block]:
+def _timeline_blocks(built: BuiltReport, frame: pd.DataFrame, codebook: Codebook, key: str) -> list[Block]:
     """The encounter view of the longest group: its incidents on a time line."""
     groups = views.timeline_keys(frame, key)
     if groups.empty:
@@ -404,7 +408,7 @@ def _timeline_blocks(built: BuiltReport, frame: pd.DataFrame, key: str) -> list[
         _figure_block(
             built,
             "timeline",
-            figures.timeline_figure(line, title=f"{unit} {value}"),
+            figures.timeline_figure(line, colours=_colours(codebook, "valence"), title=f"{unit} {value}"),
             "An encounter over time",
             f"The incidents of {unit} {value} in time order, the longest {unit} in the data.",
         )
@@ -453,19 +457,48 @@ def _reliability_row(name: str, level: str | None, agreement: Agreement) -> dict
     return row
 
 
+def training_overlap(inputs: ReportInputs) -> dict[str, int]:
+    """Per machine coder, how many of the compared incidents its model was trained on."""
+    return {
+        name: len(ids & inputs.reliability_items)
+        for name, ids in inputs.training_ids.items()
+        if ids & inputs.reliability_items
+    }
+
+
+def _overlap_warning(inputs: ReportInputs) -> str | None:
+    overlap = training_overlap(inputs)
+    if not overlap:
+        return None
+    n = len(inputs.reliability_items)
+    parts = ", ".join(
+        f"{count:,} of the {n:,} compared incidents were in the training data of {name!r}"
+        for name, count in overlap.items()
+    )
+    return (
+        f"Caution: {parts}. On those incidents agreement shows how well the model fits its own training labels, "
+        "not how accurately it codes new incidents; judge accuracy on incidents it was not trained on "
+        "(covalue evaluate, or the cross-validated figures in docs/coder.md)."
+    )
+
+
 def _reliability(built: BuiltReport, inputs: ReportInputs) -> Section | None:
     report = inputs.reliability
     if report is None:
         return None
     table = reliability_table(report)
     coders = ", ".join(report.coders)
+    warning = _overlap_warning(inputs)
     return Section(
         "reliability",
         "Inter-coder reliability",
         f"Agreement of {coders} on the {report.n:,} incidents all of them coded. Multi-valued fields are scored "
         f"as present/absent decisions per code, pooled; reasons at the {report.level} level and rolled up to "
         f"aggregate dimensions. Intervals: {report.n_boot:,} bootstrap resamples of incidents (seed {report.seed}).",
-        [_table_block(built, "reliability", table, None, None)],
+        [
+            *([Block("warning", items=[warning])] if warning else []),
+            _table_block(built, "reliability", table, None, None),
+        ],
     )
 
 
@@ -499,6 +532,9 @@ def methods_paragraphs(inputs: ReportInputs) -> list[str]:
             + "; ".join(parts)
             + f". Intervals are 95 % percentile bootstrap intervals over {report.n_boot:,} resamples of incidents."
         )
+        warning = _overlap_warning(inputs)
+        if warning:
+            paragraphs.append(warning)
     paragraphs.append(
         f"Analyses were made with covalue {__version__}; the same data, codebook and seed give the same report."
     )

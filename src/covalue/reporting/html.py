@@ -73,7 +73,11 @@ def _format_cell(value: Any, column: str, percent_columns: set[str]) -> tuple[st
 
 def share_columns(frame: pd.DataFrame) -> set[str]:
     """Columns holding shares (0–1) by naming convention: they print as percentages."""
-    return {str(c) for c in frame.columns if "share" in str(c) or str(c).endswith("_rate") or str(c) == "rate"}
+    return {
+        str(c)
+        for c in frame.columns
+        if "share" in str(c) or str(c).endswith("_rate") or str(c) in {"rate", "ci_low", "ci_high"}
+    }
 
 
 def table_html(

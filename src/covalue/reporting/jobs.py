@@ -82,6 +82,19 @@ def project_reliability(
     return reliability_from_rows(rows, codebook, bootstrap=bootstrap, seed=seed)
 
 
+def training_ids_of(coder: Coder) -> frozenset[str] | None:
+    """Ids a machine coder's model was trained on, when its model is a saved supervised model here."""
+    if coder.kind != "machine" or not (coder.model or "").startswith("supervised:"):
+        return None
+    from covalue.coding.supervised import read_training_ids
+    from covalue.coding.training import model_path
+
+    try:
+        return read_training_ids(model_path(coder.model.removeprefix("supervised:")))
+    except (OSError, ValueError):
+        return None
+
+
 def project_report(
     store: Store,
     project: ProjectInfo,
@@ -101,6 +114,12 @@ def project_report(
     reliability = project_reliability(
         store, project, codebook_pk, codebook, [chosen.name, *others], bootstrap=bootstrap, seed=seed
     )
+    by_name = {c.name: c for c in coders}
+    trained = {
+        name: ids
+        for name in (reliability.coders if reliability is not None else ())
+        if name in by_name and (ids := training_ids_of(by_name[name])) is not None
+    }
     with_text = store.count_incidents(project) <= TEXT_IN_FRAME_LIMIT
     frame = frame_from_store(store, project, chosen.name, codebook, codebook_pk=codebook_pk, with_text=with_text)
     if frame.empty:
@@ -111,11 +130,23 @@ def project_report(
         project=project.name,
         coder=chosen,
         reliability=reliability,
+        reliability_items=_compared_items(store, project, codebook_pk, reliability),
+        training_ids=trained,
         recommendations=bundled_recommendations(codebook),
         text_of=None if with_text else _texts_from(store, project),
         seed=seed,
     )
     return write_report(build_report(inputs), out_dir)
+
+
+def _compared_items(
+    store: Store, project: ProjectInfo, codebook_pk: int, report: ReliabilityReport | None
+) -> frozenset[str]:
+    """The incidents a reliability report compared (every coder coded them)."""
+    if report is None:
+        return frozenset()
+    rows = rows_from_store(store, project, codebook_pk, list(report.coders))
+    return frozenset(set.intersection(*(set(r) for r in rows.values())))
 
 
 def _texts_from(store: Store, project: ProjectInfo) -> Callable[[Sequence[str]], Mapping[str, str]]:
