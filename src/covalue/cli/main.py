@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from covalue import __version__
-from covalue.cli import agree, codebooks, coding, data, incidents, projects
+from covalue.cli import agree, codebooks, coding, data, incidents, projects, report
 
 app = typer.Typer(
     name="covalue",
@@ -41,6 +41,8 @@ app.command("suggest")(coding.suggest_command)
 app.command("evaluate")(coding.evaluate_command)
 app.command("agree")(agree.agree)
 app.command("consensus")(agree.consensus)
+app.command("report")(report.report)
+app.command("analyze")(report.analyze)
 app.add_typer(codebooks.app, name="codebook")
 app.add_typer(incidents.app, name="incidents")
 
