@@ -59,7 +59,7 @@ class ReportInputs:
     training_ids: Mapping[str, frozenset[str]] = field(default_factory=dict)
     recommendations: RecommendationSet | None = None
     text_of: Callable[[Sequence[str]], Mapping[str, str]] | None = None
-    freq: str = "M"
+    freq: str | None = None  # period of trends: W, M, Q or Y; None picks one from the data's time span
     seed: int = 0
 
 
@@ -277,15 +277,37 @@ def _breakdowns(built: BuiltReport, inputs: ReportInputs) -> Section:
     )
 
 
+#: Periods with fewer incidents than this are left out of trend lines (when the data has enough):
+#: a month with two incidents swings between 0 % and 100 % and hides the trend.
+MIN_PERIOD_INCIDENTS = 5
+
+
+_PERIOD_NAMES = {"W": "week", "M": "month", "Q": "quarter", "Y": "year"}
+
+
+def auto_freq(frame: pd.DataFrame) -> str:
+    """Weeks for a few months of data, months up to three years, quarters up to ten, else years."""
+    dates = frame["occurred_at"].dropna()
+    if dates.empty:
+        return "M"
+    days = (dates.max() - dates.min()).days
+    return "W" if days <= 120 else "M" if days <= 3 * 366 else "Q" if days <= 10 * 366 else "Y"
+
+
+def _min_period_n(frame: pd.DataFrame) -> int:
+    return MIN_PERIOD_INCIDENTS if frame["occurred_at"].notna().sum() >= 20 * MIN_PERIOD_INCIDENTS else 1
+
+
 def _trends(built: BuiltReport, inputs: ReportInputs) -> Section | None:
     frame, codebook = inputs.frame, inputs.codebook
-    if views.periods(frame, inputs.freq).nunique() < 2:
+    freq = inputs.freq or auto_freq(frame)
+    if views.periods(frame, freq).nunique() < 2:
         return None
     blocks = []
     for dimension, level in PROFILE_DIMENSIONS:
         if not _has(codebook, dimension):
             continue
-        found = views.trend(frame, codebook, dimension, freq=inputs.freq, level=level)
+        found = views.trend(frame, codebook, dimension, freq=freq, level=level, min_period_n=_min_period_n(frame))
         if found.periods.empty:
             continue
         name = f"trend_{dimension}"
@@ -303,7 +325,13 @@ def _trends(built: BuiltReport, inputs: ReportInputs) -> Section | None:
         rising = found.summary.sort_values("slope", ascending=False, kind="stable")
         built.tables[f"{name}_summary"] = rising
         blocks.append(Block("table", title=None, markup=table_html(rising, max_rows=10), caption=_undated(found)))
-    return Section("trends", "Trends over time", "Share of incidents per period with each code.", blocks)
+    period = _PERIOD_NAMES.get(freq, "period")
+    lead = (
+        f"Share of incidents per {period} with each code; {period}s with fewer than {_min_period_n(frame)} "
+        "incidents are left out. When sources cover different periods, a trend over all of them mixes a change "
+        "of source with change over time: compare within a source."
+    )
+    return Section("trends", "Trends over time", lead, blocks)
 
 
 def _relations(built: BuiltReport, inputs: ReportInputs) -> Section:
