@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from covalue import __version__
-from covalue.cli import agree, codebooks, coding, data, incidents, projects, report
+from covalue.cli import agree, codebooks, coding, data, incidents, projects, report, serve
 
 app = typer.Typer(
     name="covalue",
@@ -45,6 +45,8 @@ app.command("report")(report.report)
 app.command("analyze")(report.analyze)
 app.add_typer(codebooks.app, name="codebook")
 app.add_typer(incidents.app, name="incidents")
+app.command("serve")(serve.serve)
+app.add_typer(serve.user_app, name="user")
 
 if __name__ == "__main__":
     app()

@@ -1,0 +1,114 @@
+"""`covalue serve` (the web workbench) and `covalue user` (accounts for it)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from covalue.cli.common import DbOption, console, err_console, handle_errors
+from covalue.errors import CovalueError
+from covalue.store import Store
+
+user_app = typer.Typer(help="Accounts of the web workbench (covalue serve).", no_args_is_help=True)
+
+
+@handle_errors
+def serve(
+    db: DbOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on; keep 127.0.0.1 behind a reverse proxy.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    suggestions: Annotated[
+        bool, typer.Option(help="Show the bundled fast coder's suggestions when no machine coder has run.")
+    ] = True,
+) -> None:
+    """Run the web workbench: team coding, blind rounds, adjudication and dashboards."""
+    import uvicorn
+
+    from covalue.web import create_app
+
+    store = Store.open(db, create=True)
+    try:
+        app = create_app(store, suggestion_model="fast" if suggestions else None)
+        if not app.state.web.users():
+            err_console.print(
+                "No user yet: create the first admin with `covalue user add NAME --admin`.", highlight=False
+            )
+        console.print(f"covalue workbench on http://{host}:{port}/ (Ctrl+C stops it)", highlight=False)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        store.close()
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise CovalueError("the password is empty")
+    return password
+
+
+@user_app.command("add")
+@handle_errors
+def add_user(
+    name: Annotated[str, typer.Argument(help="User name (letters, digits, . _ -).")],
+    admin: Annotated[bool, typer.Option("--admin", help="Site admin: may create projects and users.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Create a user of the web workbench (the first one should be an --admin)."""
+    from covalue.web.repository import WebStore
+
+    password = _read_password(password_stdin)
+    store = Store.open(db, create=True)
+    try:
+        user = WebStore(store).create_user(name, password, is_admin=admin)
+    except ValueError as exc:
+        raise CovalueError(str(exc)) from None
+    finally:
+        store.close()
+    console.print(f"Created {'admin ' if user.is_admin else ''}user {user.name!r}.", highlight=False)
+
+
+@user_app.command("password")
+@handle_errors
+def set_password(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Set a user's password (signs them out everywhere)."""
+    from covalue.web.repository import WebStore
+
+    password = _read_password(password_stdin)
+    store = Store.open(db)
+    try:
+        WebStore(store).set_password(name, password)
+    except ValueError as exc:
+        raise CovalueError(str(exc)) from None
+    finally:
+        store.close()
+    console.print(f"Password of {name!r} changed.", highlight=False)
+
+
+@user_app.command("list")
+@handle_errors
+def list_users(db: DbOption = None) -> None:
+    """List the workbench's users."""
+    from covalue.web.repository import WebStore
+
+    store = Store.open(db)
+    try:
+        for user in WebStore(store).users():
+            console.print(f"{user.name}{'  (admin)' if user.is_admin else ''}", highlight=False)
+    finally:
+        store.close()
