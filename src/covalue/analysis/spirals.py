@@ -53,6 +53,8 @@ Z95 = 1.959963984540054
 #: Key used by :func:`recovery_rates` and :func:`spiral_summary` for loss groups without a coded reason.
 NO_REASON = "(no reason coded)"
 _ORDER = "__spiral_order"
+_GROUP = "__spiral_group"
+_TIME = "__spiral_time"
 
 
 @dataclass(frozen=True)
@@ -170,31 +172,42 @@ _TEXT_COLUMNS = ("provider", "first_item", "last_item", "primary_item", "recover
 # sequences
 
 
-def sequences(frame: pd.DataFrame, by: GroupBy | str = "thread_id") -> dict[Hashable, pd.DataFrame]:
+def sequences(
+    frame: pd.DataFrame, by: GroupBy | str = "thread_id", *, min_rows: int = 1
+) -> dict[Hashable, pd.DataFrame]:
     """The incidents of each group in time order, keyed by group, groups in order of first row.
 
-    Rows without a group key belong to no sequence and are left out. Order within a group:
-    ``occurred_at``, then ``thread_position``, then the frame's row order (so ties and equal
-    timestamps are settled the same way on every run). A group in which any incident lacks a
-    timestamp is ordered by ``thread_position`` then row order instead, because putting the
-    undated incidents first or last would invent an order the data does not give.
-    The sub-frames keep the frame's index labels, so a row can be traced back.
+    Rows without a group key belong to no sequence and are left out, and so are groups with
+    fewer than ``min_rows`` rows. Order within a group: ``occurred_at``, then
+    ``thread_position``, then the frame's row order (so ties and equal timestamps are settled
+    the same way on every run). A group in which any incident lacks a timestamp is ordered by
+    ``thread_position`` then row order instead, because putting the undated incidents first or
+    last would invent an order the data does not give. The sub-frames keep the frame's index
+    labels, so a row can be traced back.
+
+    The frame is sorted once for all groups (a per-group sort costs more than the analysis on
+    corpora with many short groups).
     """
     if by not in frame.columns:
         raise KeyError(f"the frame has no column {by!r} to group by")
     work = frame.assign(**{_ORDER: np.arange(len(frame))})
     work = work[work[by].notna()]
+    if min_rows > 1 and not work.empty:
+        work = work[work.groupby(by, sort=False)[by].transform("size") >= min_rows]
     if work.empty:
         return {}
-    has_time = "occurred_at" in work.columns
-    has_position = "thread_position" in work.columns
-    result: dict[Hashable, pd.DataFrame] = {}
-    for key, rows in work.groupby(by, sort=False, dropna=True):
-        timed = has_time and bool(rows["occurred_at"].notna().all())
-        keys = [*(["occurred_at"] if timed else []), *(["thread_position"] if has_position else []), _ORDER]
-        ordered = rows.sort_values(keys, na_position="last", kind="mergesort")
-        result[key] = ordered.drop(columns=_ORDER)
-    return result
+    keys = [_GROUP]
+    columns: dict[str, Any] = {_GROUP: work.groupby(by, sort=False).ngroup()}
+    if "occurred_at" in work.columns:
+        timed = work["occurred_at"].notna().groupby(work[by], sort=False).transform("all")
+        instants = pd.to_datetime(work["occurred_at"], utc=True).to_numpy(dtype="datetime64[ns]").view("int64")
+        columns[_TIME] = np.where(timed.to_numpy(), instants, 0)  # undated groups: one constant, no order
+        keys.append(_TIME)
+    if "thread_position" in work.columns:
+        keys.append("thread_position")
+    ordered = work.assign(**columns).sort_values([*keys, _ORDER], na_position="last", kind="mergesort")
+    ordered = ordered.drop(columns=[_ORDER, _GROUP, *([_TIME] if _TIME in columns else [])])
+    return {key: rows for key, rows in ordered.groupby(by, sort=False)}
 
 
 # ============================================================================================
@@ -225,7 +238,8 @@ def detect_spirals(
     """
     config.validate(codebook)
     _check_columns(frame, config)
-    records = [_analyse(key, rows, codebook, config) for key, rows in sequences(frame, by).items()]
+    groups = sequences(frame, by, min_rows=config.min_incidents)
+    records = [_analyse(key, rows, codebook, config) for key, rows in groups.items()]
     kept = [r for r in records if r is not None]
     table = pd.DataFrame.from_records(kept, columns=list(SPIRAL_COLUMNS))
     for column in _INDEX_COLUMNS:

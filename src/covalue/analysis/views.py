@@ -682,10 +682,10 @@ def timeline_keys(frame: pd.DataFrame, key: str = "thread_id", min_incidents: in
     valence sequence (``co_destruction > mixed``) so a reader can spot spirals and recoveries.
     """
     keyed = frame[~_label_missing(frame[key]).eq(UNKNOWN).to_numpy()]
+    if min_incidents > 1 and not keyed.empty:  # most customers of a big corpus have one incident: skip them at once
+        keyed = keyed[keyed.groupby(key, sort=False)[key].transform("size").to_numpy() >= min_incidents]
     records = []
     for value, group in keyed.groupby(key, sort=True):
-        if len(group) < min_incidents:
-            continue
         ordered = _in_time_order(group)
         first, last = ordered["occurred_at"].min(), ordered["occurred_at"].max()
         record = {
