@@ -11,8 +11,11 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-from webtools import PASSWORD, XSS_ID, build_project, live_server
+from webtools import PASSWORD, SPIRAL_CODES, XSS_ID, add_machine_codes, build_project, code, live_server, login
+
+from covalue.store import Store
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path("/tmp/web-shots")
@@ -21,13 +24,16 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     store = build_project(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'covalue.db'}")
-    try:
-        with live_server(store, suggestion_model="fast") as base:
-            yield base
-    finally:
-        store.close()
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def server(store: Store) -> Iterator[str]:
+    with live_server(store, suggestion_model="fast") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -256,4 +262,59 @@ def test_dashboards_and_drill_down(browser, server, shots) -> None:
     page.wait_for_url("**/drill**")
     assert f"{expected:,} incidents" in page.inner_text(".pagehead")
     shots(page, "15-drill")
+    page.context.close()
+
+
+def images_loaded(page, selector: str) -> list[int]:
+    """Natural widths of the images under ``selector`` once decoded (0: broken)."""
+    return page.evaluate(
+        """async (selector) => {
+          const images = Array.from(document.querySelectorAll(selector + ' img'));
+          for (const img of images) { img.loading = 'eager'; await img.decode(); }
+          return images.map(img => img.naturalWidth);
+        }""",
+        selector,
+    )
+
+
+def test_spirals_timeline_and_reliability_pages(browser, server, store, shots) -> None:
+    machine = add_machine_codes(store)  # a second coder of every incident, for reliability
+    with httpx.Client(base_url=server) as api:
+        login(api, "alice")
+        code(api, SPIRAL_CODES)  # a spiral (customer kidchorusteach) and a recovery (customer 115911)
+    page = signed_in(browser, server, "vera")
+    page.goto("/p/1/dashboard?coder=alice")
+    page.click("#nav-spirals")
+    page.wait_for_selector("#spiral-cards")
+    assert "coder=alice" in page.url
+    cards = page.locator("#spiral-cards .stat")
+    assert cards.count() == 5 and "loss spirals" in cards.nth(2).inner_text()
+    shots(page, "17-spirals", full_page=True)
+
+    cards.nth(2).locator("a.count").click()  # the spirals: the customers behind the count
+    page.wait_for_url("**/spirals/drill**")
+    assert "1 customer ·" in page.inner_text("#group-total")
+    assert page.locator(".card.group").count() == 1 and "primary loss" in page.inner_text(".card.group").lower()
+    shots(page, "18-spiral-groups", full_page=True)
+
+    page.click(".card.group h2 a")  # the group on a timeline
+    page.wait_for_selector("#timeline-steps")
+    assert page.locator("#timeline-steps tbody tr").count() == 2
+    assert all(width > 100 for width in images_loaded(page, "#timeline"))
+    shots(page, "19-timeline", full_page=True)
+
+    page.click("#nav-reliability")
+    page.wait_for_selector("#pairs")
+    page.click(f"#pairs a[href*='{machine}']")  # gold with the machine coder: 260 shared incidents
+    page.wait_for_selector("#reliability-table")
+    assert "260 incidents" in page.inner_text(".pagehead")
+    shots(page, "20-reliability", full_page=True)
+
+    link = page.locator("#reliability-table tr[data-field=valence] a.count")
+    expected = int(link.inner_text())
+    link.click()
+    page.wait_for_url("**/reliability/disagreements**")
+    assert f"{expected} incidents" in page.inner_text("#disagreement-total")
+    assert page.locator("#disagreement-table tr[data-item]").count() == expected
+    shots(page, "21-disagreements", full_page=True)
     page.context.close()

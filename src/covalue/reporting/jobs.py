@@ -84,7 +84,7 @@ def project_reliability(
 
 def training_ids_of(coder: Coder) -> frozenset[str] | None:
     """Ids a machine coder's model was trained on, when its model is a saved supervised model here."""
-    if coder.kind != "machine" or not (coder.model or "").startswith("supervised:"):
+    if coder.kind != "machine" or not coder.model or coder.model.startswith(("llm:", "keywords", "similarity")):
         return None
     from covalue.coding.supervised import read_training_ids
     from covalue.coding.training import model_path

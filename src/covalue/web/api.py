@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from covalue.errors import CovalueError
 from covalue.framework.loader import load_codebook
-from covalue.web import adjudication, security, viewmodels
+from covalue.web import adjudication, agreement, security, sequences, viewmodels
 from covalue.web.deps import AdminDep, MemberDep, SessionDep, get_web
 from covalue.web.repository import Forbidden, WebError, WebStore
 
@@ -399,3 +399,79 @@ def drill(
     f = f or []
     chosen, items = viewmodels.drill_items(_web(request), m, coder, f)
     return {"coder": chosen, "filters": f, "incidents": items}
+
+
+# -- loss spirals, timelines and reliability ------------------------------------------------------
+@router.get("/projects/{pid}/spirals")
+def spirals_summary(request: Request, m: MemberDep, coder: str | None = None, by: str | None = None) -> dict[str, Any]:
+    """Loss spirals and recovery of the coder's visible codes; counts carry group selections (``is=spiral``, …)."""
+    return viewmodels.plain(viewmodels.spirals_context(_web(request), m, coder, by))
+
+
+@router.get("/projects/{pid}/spirals/drill")
+def spirals_drill(
+    request: Request,
+    m: MemberDep,
+    coder: str | None = None,
+    by: str | None = None,
+    g: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, Any]:
+    """The groups behind a spiral count (``g`` repeats selections) and their incidents in sequence order."""
+    g = g or []
+    found = viewmodels.spiral_groups(_web(request), m, coder, by, g)
+    groups, key = found["groups"], found["key"]
+    return {
+        "coder": found["coder"],
+        "by": key,
+        "filters": g,
+        "groups": [str(v) for v in groups["group"]] if len(groups) else [],
+        "incidents": sequences.drill_items(found["data"], key, groups) if key and len(groups) else [],
+    }
+
+
+@router.get("/projects/{pid}/timeline")
+def timeline(
+    request: Request, m: MemberDep, coder: str | None = None, by: str | None = None, group: str | None = None
+) -> dict[str, Any]:
+    """Threads or customers with most incidents and one group's incidents in time order."""
+    return viewmodels.plain(viewmodels.timeline_context(_web(request), m, coder, by, group))
+
+
+def _choice(context: dict[str, Any]) -> dict[str, Any]:
+    choice = context["choice"]
+    return {
+        "coders": list(choice.coders) if choice else [],
+        "why": choice.why if choice else None,
+        "visible_coders": context["coders"],
+        "pairs": [{"coders": list(p["coders"]), "shared": p["shared"]} for p in context["pairs"]],
+    }
+
+
+@router.get("/projects/{pid}/reliability")
+def reliability(request: Request, m: MemberDep, coders: Annotated[list[str] | None, Query()] = None) -> dict[str, Any]:
+    """Agreement of chosen coders (default: the latest closed round's, else the pair sharing most incidents)."""
+    context = agreement.reliability_context(_web(request), m, coders or [])
+    return {
+        **_choice(context),
+        "n": context["n"],
+        "dropped": context["dropped"],
+        "bootstrap": context["bootstrap"],
+        "message": context["message"],
+        "fields": context["fields"],
+    }
+
+
+@router.get("/projects/{pid}/reliability/disagreements")
+def reliability_disagreements(
+    request: Request, m: MemberDep, coders: Annotated[list[str] | None, Query()] = None, field: str | None = None
+) -> dict[str, Any]:
+    """The incidents on which the compared coders differ (on ``field``, or on any dimension)."""
+    context = agreement.disagreement_context(_web(request), m, coders or [], field)
+    return {
+        **_choice(context),
+        "field": field,
+        "incidents": [
+            {"item_id": item, "fields": {d.field: d.values for d in found}}
+            for item, found in context["by_item"].items()
+        ],
+    }

@@ -21,7 +21,7 @@ from covalue.model.incident import Incident
 from covalue.model.labels import LabelRow
 
 #: Metadata columns a drill-down filter may name.
-META_FILTERS = ("source", "relationship_type", "channel", "provider", "segment")
+META_FILTERS = ("source", "relationship_type", "channel", "provider", "segment", "customer_id", "thread_id")
 MONTH = "month"
 YEAR = "year"
 #: Above this many months a trend is shown per year (a long table of sparse months reads badly).

@@ -15,13 +15,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from covalue.errors import CovalueError
 from covalue.framework.loader import bundled_codebook_ids, load_codebook
-from covalue.web import adjudication, security, viewmodels
+from covalue.web import adjudication, agreement, security, sequences, viewmodels
 from covalue.web.api import set_session_cookie
 from covalue.web.deps import AdminDep, MemberDep, SessionDep, get_web, optional_session
 from covalue.web.repository import ROLES, Forbidden, Member, WebError
 
 router = APIRouter(include_in_schema=False)
 PAGE_SIZE = 50
+#: Groups per page of a spiral drill-down (each group lists its incidents).
+GROUP_PAGE_SIZE = 20
 
 
 def render(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -42,7 +44,7 @@ def back(url: str, notice: str | None = None) -> RedirectResponse:
     return RedirectResponse(path + mark + fragment, status_code=303)
 
 
-def _page_urls(request: Request, offset: int, total: int) -> dict[str, str | None]:
+def _page_urls(request: Request, offset: int, total: int, size: int = PAGE_SIZE) -> dict[str, str | None]:
     """Previous and next page links that keep every other query parameter (filters repeat)."""
     kept = [(k, v) for k, v in request.query_params.multi_items() if k not in ("offset", "notice")]
 
@@ -50,8 +52,8 @@ def _page_urls(request: Request, offset: int, total: int) -> dict[str, str | Non
         return request.url.path + "?" + urlencode([*kept, ("offset", str(at))])
 
     return {
-        "prev_url": url(max(offset - PAGE_SIZE, 0)) if offset > 0 else None,
-        "next_url": url(offset + PAGE_SIZE) if offset + PAGE_SIZE < total else None,
+        "prev_url": url(max(offset - size, 0)) if offset > 0 else None,
+        "next_url": url(offset + size) if offset + size < total else None,
     }
 
 
@@ -363,5 +365,90 @@ def drill_page(
         title="Incidents behind the count",
         filters=f,
         coder=chosen,
+        **_page_urls(request, offset, len(items)),
+    )
+
+
+# -- loss spirals, timelines and reliability ------------------------------------------------------
+@router.get("/p/{pid}/spirals")
+def spirals_page(request: Request, m: MemberDep, coder: str | None = None, by: str | None = None) -> Response:
+    context = viewmodels.spirals_context(get_web(request), m, coder or None, by or None)
+    return render(request, "spirals.html", m=m, unit=sequences.unit_name(context["key"] or ""), **context)
+
+
+@router.get("/p/{pid}/spirals/drill")
+def spirals_drill_page(
+    request: Request,
+    m: MemberDep,
+    coder: str | None = None,
+    by: str | None = None,
+    g: Annotated[list[str] | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """The groups behind a spiral count, a page of groups at a time, each with its incidents in order."""
+    g = g or []
+    found = viewmodels.spiral_groups(get_web(request), m, coder or None, by or None, g)
+    groups, key = found["groups"], found["key"]
+    page = groups.iloc[offset : offset + GROUP_PAGE_SIZE]
+    views = sequences.group_views(found["data"], found["codebook"], key, page) if key else []
+    return render(
+        request,
+        "spiral_groups.html",
+        m=m,
+        coder=found["coder"],
+        key=key,
+        unit=sequences.unit_name(key or ""),
+        filters=[sequences.describe(found["codebook"], f) for f in g],
+        total=len(groups),
+        incidents=sum(int(n) for n in groups["n_incidents"]) if len(groups) else 0,
+        groups=views,
+        offset=offset,
+        page_size=GROUP_PAGE_SIZE,
+        **_page_urls(request, offset, len(groups), GROUP_PAGE_SIZE),
+    )
+
+
+@router.get("/p/{pid}/timeline")
+def timeline_page(
+    request: Request, m: MemberDep, coder: str | None = None, by: str | None = None, group: str | None = None
+) -> Response:
+    context = viewmodels.timeline_context(get_web(request), m, coder or None, by or None, group or None)
+    return render(request, "timeline.html", m=m, unit=sequences.unit_name(context["key"] or ""), **context)
+
+
+@router.get("/p/{pid}/timeline.svg")
+def timeline_image(
+    request: Request, m: MemberDep, group: str, coder: str | None = None, by: str | None = None
+) -> Response:
+    """The encounter figure as an SVG image (loaded by ``<img>``, so no markup is inlined in the page)."""
+    svg = viewmodels.timeline_svg(get_web(request), m, coder or None, by or None, group)
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
+
+
+@router.get("/p/{pid}/reliability")
+def reliability_page(request: Request, m: MemberDep, coders: Annotated[list[str] | None, Query()] = None) -> Response:
+    context = agreement.reliability_context(get_web(request), m, coders or [])
+    return render(request, "reliability.html", m=m, labels=agreement.STATISTIC_LABELS, **context)
+
+
+@router.get("/p/{pid}/reliability/disagreements")
+def disagreements_page(
+    request: Request,
+    m: MemberDep,
+    coders: Annotated[list[str] | None, Query()] = None,
+    field: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    context = agreement.disagreement_context(get_web(request), m, coders or [], field or None)
+    items = list(context["by_item"].items())
+    return render(
+        request,
+        "disagreements.html",
+        m=m,
+        items=items[offset : offset + PAGE_SIZE],
+        total=len(items),
+        offset=offset,
+        page_size=PAGE_SIZE,
+        **context,
         **_page_urls(request, offset, len(items)),
     )

@@ -692,8 +692,7 @@ class WebStore:
     ) -> CodingView:
         """Edit one of the member's own codings if nobody changed it since ``version`` (else 409)."""
         expected = _parse_version(version)
-        if member.coder_id is None or not member.can("coder"):
-            raise Forbidden("only coders and owners who are members can code")
+        self._own(member, coding_id)
         _, codebook = self.codebook(member.project)
         with self.writing() as session:
             self._lock_coder(session, member.coder_id)
@@ -703,11 +702,9 @@ class WebStore:
                 .outerjoin(RoundRow, CodingRow.round_id == RoundRow.id)
                 .where(CodingRow.id == coding_id, IncidentRow.project_id == member.project.id)
             ).first()
-            if found is None:
+            if found is None:  # deleted since the check above
                 raise NotFound(f"no coding {coding_id}")
             row, external_id, text, round_name = found
-            if row.coder_id != member.coder_id:
-                self._refuse_foreign(member, coding_id)
             values: dict[str, Any] = {}
             if code_id is not None:
                 self._check_code(codebook, row.dimension, code_id)
@@ -729,11 +726,6 @@ class WebStore:
             session.refresh(row)
             return self._view(member, row, external_id, member.coder_name or "", round_name)
 
-    def _refuse_foreign(self, member: Member, coding_id: int) -> None:
-        """Another coder's coding: 403 if the member may see it, else 404 (a blind round hides it)."""
-        self.coding(member, coding_id)  # raises NotFound when hidden
-        raise Forbidden("you can only change your own codings")
-
     def delete_coding(self, member: Member, coding_id: int, version: str | None = None) -> None:
         self._own(member, coding_id)
         with self.writing() as session:
@@ -744,9 +736,12 @@ class WebStore:
                 raise Conflict("this coding was changed since you loaded it; reload and try again")
 
     def _own(self, member: Member, coding_id: int) -> CodingView:
+        """The member's own coding, or the uniform refusal: 404 for a coding they may not see (missing,
+        or hidden by a blind round, so that a refusal never tells a hidden coding exists), and 403
+        only for a visible coding that is not theirs to change (or when their role cannot code)."""
+        coding = self.coding(member, coding_id)
         if member.coder_id is None or not member.can("coder"):
             raise Forbidden("only coders and owners who are members can code")
-        coding = self.coding(member, coding_id)
         if not coding.mine:
             raise Forbidden("you can only change your own codings")
         return coding
@@ -940,6 +935,31 @@ class WebStore:
             item: LabelRow(item_id=item, values={d: tuple(v) for d, v in values.items()})
             for item, values in cells.items()
         }
+
+    def visible_coded(self, member: Member, codebook_pk: int) -> dict[str, set[str]]:
+        """Per coder, the incidents whose incident-level codes ``member`` may see.
+
+        Reliability reads codes with ``analysis.reliability.rows_from_store``, which knows nothing
+        of blind rounds; its rows are cut down to these sets so that the agreement page shows no
+        more than every other page does.
+        """
+        with self.reading() as session:
+            rows = session.execute(
+                select(CoderRow.name, IncidentRow.external_id)
+                .join(CodingRow, CodingRow.coder_id == CoderRow.id)
+                .join(IncidentRow, CodingRow.incident_id == IncidentRow.id)
+                .where(
+                    IncidentRow.project_id == member.project.id,
+                    CodingRow.codebook_pk == codebook_pk,
+                    CodingRow.start.is_(None),
+                    self.visible_clause(member),
+                )
+                .distinct()
+            ).all()
+        found: dict[str, set[str]] = {}
+        for coder, item in rows:
+            found.setdefault(coder, set()).add(item)
+        return found
 
     def visible_evidence(self, member: Member, coder: str, codebook_pk: int) -> dict[str, dict[str, list[list[int]]]]:
         with self.reading() as session:

@@ -9,7 +9,7 @@ from typing import Any
 
 from covalue.framework.codebook import Codebook
 from covalue.model.incident import Incident
-from covalue.web import dashboards
+from covalue.web import dashboards, sequences
 from covalue.web.repository import Member, WebError, WebStore
 
 #: Coders a dashboard shows first, when present: the adjudicated codes, then reference labels.
@@ -68,12 +68,18 @@ def _incidents(web: WebStore, member: Member) -> list[Incident]:
     return list(web.store.iter_incidents(member.project))
 
 
-def analysis_frame(web: WebStore, member: Member, coder: str | None, *, with_text: bool = False):
-    """The analysis frame of the coder's visible codes, and the codebook and coder used."""
+def analysis_frame(
+    web: WebStore, member: Member, coder: str | None, *, with_text: bool = False, with_evidence: bool = True
+):
+    """The analysis frame of the coder's visible codes, and the codebook and coder used.
+
+    ``with_evidence=False`` skips the evidence spans, whose JSON decoding is a third of the time
+    of pages that never show them (spirals, timelines).
+    """
     chosen, coders = choose_coder(web, member, coder)
     codebook_pk, codebook = web.codebook(member.project)
     rows = web.visible_rows(member, chosen, codebook_pk, codebook) if chosen else {}
-    evidence = web.visible_evidence(member, chosen, codebook_pk) if chosen else {}
+    evidence = web.visible_evidence(member, chosen, codebook_pk) if chosen and with_evidence else {}
     data = dashboards.frame(_incidents(web, member), rows, codebook, evidence, with_text=with_text)
     return data, codebook, chosen, coders
 
@@ -115,7 +121,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dashboards.Cell):
         return value.to_dict()
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if k != "codebook"}
+        return {k: _plain(v) for k, v in value.items() if k not in ("codebook", "data")}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     return value
@@ -131,3 +137,73 @@ def drill_items(web: WebStore, member: Member, coder: str | None, filters: list[
         return chosen, dashboards.drill(data, codebook, filters)
     except ValueError as exc:
         raise WebError(str(exc)) from None
+
+
+# -- loss spirals and timelines -----------------------------------------------------------------
+def _sequence_frame(web: WebStore, member: Member, coder: str | None, by: str | None):
+    """The visible frame, the grouping key (``sequences.group_key``) and the coder choice."""
+    data, codebook, chosen, coders = analysis_frame(web, member, coder, with_evidence=False)
+    try:
+        key = sequences.group_key(data, by)
+    except ValueError as exc:
+        raise WebError(str(exc)) from None
+    return data, codebook, chosen, coders, key
+
+
+def spirals_context(web: WebStore, member: Member, coder: str | None, by: str | None = None) -> dict[str, Any]:
+    """The loss-spiral page: summary cards and tables, each count carrying its group selection."""
+    data, codebook, chosen, coders, key = _sequence_frame(web, member, coder, by)
+    context: dict[str, Any] = {"coder": chosen, "coders": coders, "n": len(data), "key": key, "tables": None}
+    context["supported"] = sequences.supported(codebook)
+    if key is not None and context["supported"]:
+        found = sequences.detect(data, codebook, key)
+        unit = sequences.unit_name(key)
+        context["tables"] = sequences.spiral_tables(found, codebook, unit) if len(found) else None
+        context["role_column"] = sequences.config_for(data).role_column
+    return context
+
+
+def spiral_groups(
+    web: WebStore, member: Member, coder: str | None, by: str | None, filters: list[str]
+) -> dict[str, Any]:
+    """The groups behind a spiral count and their incidents (the same frame and detector as the page)."""
+    data, codebook, chosen, _, key = _sequence_frame(web, member, coder, by)
+    if key is None or not sequences.supported(codebook):
+        return {"coder": chosen, "key": key, "codebook": codebook, "data": data, "groups": data.iloc[0:0]}
+    found = sequences.detect(data, codebook, key)
+    try:
+        groups = sequences.select_groups(found, filters) if len(found) else found
+    except ValueError as exc:
+        raise WebError(str(exc)) from None
+    return {"coder": chosen, "key": key, "codebook": codebook, "data": data, "groups": groups}
+
+
+def timeline_context(
+    web: WebStore, member: Member, coder: str | None, by: str | None, group: str | None
+) -> dict[str, Any]:
+    """Threads or customers with most incidents and, for the chosen one, its incidents in time order."""
+    data, codebook, chosen, coders, key = _sequence_frame(web, member, coder, by)
+    context: dict[str, Any] = {"coder": chosen, "coders": coders, "n": len(data), "key": key, "groups": []}
+    context.update(group=None, steps=[])
+    if key is None:
+        return context
+    context["groups"] = sequences.timeline_groups(data, codebook, key)
+    chosen_group = group or (context["groups"][0]["value"] if context["groups"] else None)
+    if chosen_group is not None:
+        steps = sequences.timeline_steps(data, codebook, key, chosen_group)
+        if group is not None and not steps:
+            raise WebError(f"no visible incidents of {sequences.unit_name(key)} {group!r}", 404)
+        context.update(group=chosen_group, steps=steps)
+    return context
+
+
+def timeline_svg(web: WebStore, member: Member, coder: str | None, by: str | None, group: str) -> str:
+    data, codebook, _, _, key = _sequence_frame(web, member, coder, by)
+    if key is None or not len(data) or not data[key].astype(object).eq(group).any():
+        raise WebError(f"no visible incidents of {group!r}", 404)
+    return sequences.timeline_svg(data, codebook, key, group)
+
+
+def plain(value: Any) -> Any:
+    """Cells as ``{count, filters}``; drops codebooks and frames (not JSON)."""
+    return _plain(value)

@@ -45,6 +45,11 @@ window.covalue = (function () {
     const heat = Math.max(0, Math.min(1, parseFloat(cell.getAttribute("data-heat")) || 0));
     cell.style.backgroundColor = "rgba(209, 73, 91, " + (0.08 + heat * 0.55).toFixed(3) + ")";
   }
+  // Code colours (valence dots) from the codebook, as data attributes for the same reason.
+  for (const dot of document.querySelectorAll("[data-colour]")) {
+    const colour = dot.getAttribute("data-colour");
+    if (/^#[0-9a-fA-F]{3,8}$/.test(colour)) dot.style.backgroundColor = colour;
+  }
   // Buttons that ask before a destructive form post.
   for (const form of document.querySelectorAll("form[data-confirm]")) {
     form.addEventListener("submit", function (event) {
