@@ -684,22 +684,18 @@ def timeline_keys(frame: pd.DataFrame, key: str = "thread_id", min_incidents: in
     keyed = frame[~_label_missing(frame[key]).eq(UNKNOWN).to_numpy()]
     if min_incidents > 1 and not keyed.empty:  # most customers of a big corpus have one incident: skip them at once
         keyed = keyed[keyed.groupby(key, sort=False)[key].transform("size").to_numpy() >= min_incidents]
-    records = []
-    for value, group in keyed.groupby(key, sort=True):
-        ordered = _in_time_order(group)
-        first, last = ordered["occurred_at"].min(), ordered["occurred_at"].max()
-        record = {
-            key: value,
-            "n": len(group),
-            "first_at": first,
-            "last_at": last,
-            "span_days": (last - first).total_seconds() / 86400 if pd.notna(first) else float("nan"),
-        }
-        if "valence" in frame.columns:
-            record["valence_sequence"] = " > ".join(str(v) for v in ordered["valence"] if v is not None)
-        records.append(record)
-    columns = [key, "n", "first_at", "last_at", "span_days"] + (["valence_sequence"] if "valence" in frame else [])
-    table = pd.DataFrame.from_records(records, columns=columns)
+    ordered = keyed.assign(_frame_order=range(len(keyed))).sort_values(
+        [key, "occurred_at", "thread_position", "_frame_order"], na_position="last", kind="stable"
+    )
+    groups = ordered.groupby(key, sort=True)  # one sort and one grouping for all groups, not one per group
+    table = pd.DataFrame(
+        {"n": groups.size(), "first_at": groups["occurred_at"].min(), "last_at": groups["occurred_at"].max()}
+    )
+    table["span_days"] = (table["last_at"] - table["first_at"]).dt.total_seconds() / 86400
+    if "valence" in frame.columns:
+        table["valence_sequence"] = groups["valence"].agg(lambda v: " > ".join(str(x) for x in v if x is not None))
+    table = table.rename_axis(key).reset_index()
+    table["n"] = table["n"].astype("int64")
     table["first_at"] = pd.to_datetime(table["first_at"], utc=True)
     table["last_at"] = pd.to_datetime(table["last_at"], utc=True)
     table = table.sort_values(["n", key], ascending=[False, True], kind="stable")

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from markupsafe import Markup, escape
 
@@ -98,18 +99,15 @@ def pick_examples(
     was built without them (big corpora).
     """
     multi = codebook.is_multi(dimension)
+    hashes = np.array([_stable_order(item, seed) for item in frame["item_id"]], dtype=object)
+    evidence = frame[EVIDENCE_COLUMN].to_numpy()
+    values = frame[dimension].to_numpy()
     chosen: list[tuple[str, pd.Series]] = []
     for code in codes:
-        has_code = frame[dimension].map(lambda v, c=code: c in v) if multi else frame[dimension].eq(code)
-        candidates = frame.loc[has_code.fillna(False).astype(bool)]
-        ranked = sorted(
-            candidates.itertuples(index=False),
-            key=lambda row, c=code: (
-                evidence_key(dimension, c) not in (getattr(row, EVIDENCE_COLUMN) or {}),
-                _stable_order(row.item_id, seed),
-            ),
-        )
-        chosen.extend((code, pd.Series(row._asdict())) for row in ranked[:per_code])
+        key = evidence_key(dimension, code)
+        rows = [k for k, v in enumerate(values) if (code in v if multi else v == code)]
+        rows.sort(key=lambda k, key=key: (key not in (evidence[k] or {}), hashes[k]))
+        chosen.extend((code, frame.iloc[k]) for k in rows[:per_code])
     texts = _texts(frame, [row["item_id"] for _, row in chosen], text_of)
     examples = []
     for code, row in chosen:
