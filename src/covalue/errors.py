@@ -29,6 +29,10 @@ class InputError(CovalueError):
         self.message = message
         super().__init__(self.location() + ": " + message)
 
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str, int | None, str | None]]:
+        """Pickle by fields, so the error survives the trip from a worker process to the caller."""
+        return _rebuild_input_error, (self.file, self.message, self.line, self.field)
+
     def location(self) -> str:
         text = str(self.file)
         if self.line is not None:
@@ -36,6 +40,10 @@ class InputError(CovalueError):
         if self.field is not None:
             text += f": field {self.field!r}"
         return text
+
+
+def _rebuild_input_error(file: str, message: str, line: int | None, field: str | None) -> InputError:
+    return InputError(file, message, line=line, field=field)
 
 
 class StoreError(CovalueError):

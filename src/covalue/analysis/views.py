@@ -512,7 +512,7 @@ def trend(
     table.insert(1, "period_start", table["period"].map(lambda p: starts[p].start_time))
     table = table.rename(columns={"group_n": "period_n"})
     summary = pd.DataFrame.from_records(
-        [_trend_summary(group, starts, min_period_n) for _, group in table.groupby("code", sort=False)],
+        [trend_summary(group, starts, min_period_n) for _, group in table.groupby("code", sort=False)],
         columns=[
             "code",
             "name",
@@ -530,7 +530,7 @@ def trend(
     return Trend(periods=table, summary=summary, undated=int(len(frame) - len(dated)))
 
 
-def _trend_summary(group: pd.DataFrame, starts: Mapping[str, pd.Period], min_period_n: int) -> dict[str, Any]:
+def trend_summary(group: pd.DataFrame, starts: Mapping[str, pd.Period], min_period_n: int) -> dict[str, Any]:
     used = group[group["period_n"] >= min_period_n]
     x = np.array([starts[p].ordinal for p in used["period"]], dtype=float)
     y = used["share"].to_numpy(dtype=float)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from covalue import __version__
-from covalue.cli import agree, codebooks, coding, data, incidents, projects, report, serve
+from covalue.cli import agree, codebooks, coding, data, incidents, projects, report, scale, serve
 
 app = typer.Typer(
     name="covalue",
@@ -47,6 +47,7 @@ app.add_typer(codebooks.app, name="codebook")
 app.add_typer(incidents.app, name="incidents")
 app.command("serve")(serve.serve)
 app.add_typer(serve.user_app, name="user")
+app.add_typer(scale.app, name="scale")
 
 if __name__ == "__main__":
     app()
