@@ -639,9 +639,10 @@ def write_report(built: BuiltReport, out_dir: str | Path) -> ReportFiles:
     html_path = out / "report.html"
     with atomic_path(html_path) as tmp:
         tmp.write_text(render_report(built.report), encoding="utf-8")
-    workbook = (out / "tables.xlsx").resolve()
-    written = views.write_tables(built.tables, out / "tables", workbook=str(workbook))
-    written.remove(workbook)
+    workbook = out / "tables.xlsx"
+    # an absolute workbook path puts the workbook beside report.html instead of inside tables/
+    written = views.write_tables(built.tables, out / "tables", workbook=str(workbook.resolve()))
+    written.remove(workbook.resolve())
     figure_paths: list[Path] = []
     for name, figure in built.figures.items():
         png, svg = out / "figures" / f"{name}.png", out / "figures" / f"{name}.svg"
