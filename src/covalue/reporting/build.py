@@ -179,9 +179,10 @@ def _fix_first(ranked: pd.DataFrame, recommendations: RecommendationSet | None, 
 
 
 def _figure_block(built: BuiltReport, name: str, figure: Figure, title: str | None, caption: str | None) -> Block:
+    """An embedded figure; it draws its own title, so ``title`` labels it for screen readers only."""
     built.figures[name] = figure
     built.svg[name] = figures.figure_svg(figure)
-    return Block("figure", title=title, markup=Markup(built.svg[name]), caption=caption)
+    return Block("figure", label=title, markup=Markup(built.svg[name]), caption=caption)
 
 
 def _table_block(built: BuiltReport, name: str, table: pd.DataFrame, title: str | None, caption: str | None) -> Block:

@@ -29,6 +29,7 @@ class Block:
 
     kind: str
     title: str | None = None
+    label: str | None = None  # accessible name of a figure that draws its own title
     markup: Markup | None = None
     caption: str | None = None
     items: Sequence[Any] = ()
