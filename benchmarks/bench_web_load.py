@@ -35,11 +35,17 @@ POSTGRES_ADMIN = os.environ.get("COVALUE_TEST_POSTGRES_URL", "postgresql://postg
 PASSWORD = "load test password"
 
 SERVER = """
-import sys, uvicorn
-from covalue.store import Store
-from covalue.web import create_app
-store = Store.open(sys.argv[1])
-uvicorn.run(create_app(store, suggestion_model=None), host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
+import os, sys, uvicorn
+url, port, workers = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+if workers == 1:
+    from covalue.store import Store
+    from covalue.web import create_app
+    uvicorn.run(create_app(Store.open(url), suggestion_model=None), host="127.0.0.1", port=port, log_level="warning")
+else:  # as `covalue serve --workers N` runs it
+    from covalue.web.app import DATABASE_ENV, SUGGESTIONS_ENV
+    os.environ[DATABASE_ENV], os.environ[SUGGESTIONS_ENV] = url, ""
+    uvicorn.run("covalue.web.app:app_from_environment", factory=True, workers=workers, host="127.0.0.1", port=port,
+                log_level="warning")
 """
 
 
@@ -94,9 +100,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(url: str) -> tuple[subprocess.Popen, str]:
+def start_server(url: str, workers: int = 1) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-c", SERVER, url, str(port)])
+    process = subprocess.Popen([sys.executable, "-c", SERVER, url, str(port), str(workers)])
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -200,6 +206,7 @@ def main() -> int:
     parser.add_argument("--coders", type=int, default=20)
     parser.add_argument("--saves", type=int, default=40, help="codings each coder saves (create + edit each)")
     parser.add_argument("--db", help="database URL (default: a temporary PostgreSQL database, else SQLite)")
+    parser.add_argument("--server-workers", type=int, default=1, help="server processes (PostgreSQL only)")
     args = parser.parse_args()
     saves = 6 if args.short else args.saves
     wall = time.perf_counter()
@@ -213,7 +220,9 @@ def main() -> int:
         backend = "postgresql" if url.startswith("postgres") else "sqlite"
         try:
             items = prepare(url, args.coders, max(args.coders * saves, 50) if not args.short else 200, Path(tmp))
-            process, base = start_server(url)
+            if args.server_workers > 1 and backend != "postgresql":
+                raise SystemExit("--server-workers above 1 needs PostgreSQL")
+            process, base = start_server(url, args.server_workers)
             try:
                 latencies, failures, elapsed = run_load(base, items, args.coders, saves)
             finally:
@@ -224,7 +233,11 @@ def main() -> int:
             if created:
                 drop_postgres(created[1])
     n = len(latencies)
-    print(f"backend: {backend}; {args.coders} concurrent coders; {n} saves in {elapsed:.2f} s ({n / elapsed:.0f}/s)")
+    processes = f"{args.server_workers} server process(es)"
+    print(
+        f"backend: {backend} ({processes}); {args.coders} concurrent coders; "
+        f"{n} saves in {elapsed:.2f} s ({n / elapsed:.0f}/s)"
+    )
     if latencies:
         ms = [v * 1000 for v in latencies]
         print(

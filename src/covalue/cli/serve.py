@@ -10,6 +10,7 @@ import typer
 from covalue.cli.common import DbOption, console, err_console, handle_errors
 from covalue.errors import CovalueError
 from covalue.store import Store
+from covalue.store.database import resolve_url
 
 user_app = typer.Typer(help="Accounts of the web workbench (covalue serve).", no_args_is_help=True)
 
@@ -24,23 +25,52 @@ def serve(
     suggestions: Annotated[
         bool, typer.Option(help="Show the bundled fast coder's suggestions when no machine coder has run.")
     ] = True,
+    workers: Annotated[
+        int, typer.Option(help="Server processes (PostgreSQL only): more coders saving at once.", min=1)
+    ] = 1,
 ) -> None:
     """Run the web workbench: team coding, blind rounds, adjudication and dashboards."""
     import uvicorn
 
     from covalue.web import create_app
 
-    store = Store.open(db, create=True)
+    url = resolve_url(db)
+    store = Store.open(url, create=True)
     try:
+        if workers > 1 and store.engine.dialect.name != "postgresql":
+            raise CovalueError("--workers above 1 needs PostgreSQL: SQLite takes one writer at a time")
         app = create_app(store, suggestion_model="fast" if suggestions else None)
         if not app.state.web.users():
             err_console.print(
                 "No user yet: create the first admin with `covalue user add NAME --admin`.", highlight=False
             )
         console.print(f"covalue workbench on http://{host}:{port}/ (Ctrl+C stops it)", highlight=False)
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        if workers == 1:
+            uvicorn.run(app, host=host, port=port, log_level="warning")
+            return
     finally:
         store.close()
+    _serve_processes(url, host, port, workers, "fast" if suggestions else None)
+
+
+def _serve_processes(url: str, host: str, port: int, workers: int, suggestion_model: str | None) -> None:
+    """Several uvicorn worker processes, each building the app from the environment."""
+    import os
+
+    import uvicorn
+
+    from covalue.web.app import DATABASE_ENV, SUGGESTIONS_ENV
+
+    os.environ[DATABASE_ENV] = url
+    os.environ[SUGGESTIONS_ENV] = suggestion_model or ""
+    uvicorn.run(
+        "covalue.web.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 def _read_password(password_stdin: bool) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib import resources
 from urllib.parse import urlencode
 
@@ -23,6 +24,21 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
+
+
+#: Environment of the worker processes of ``covalue serve --workers N`` (uvicorn starts them by import string).
+DATABASE_ENV = "COVALUE_DATABASE_URL"
+SUGGESTIONS_ENV = "COVALUE_SUGGESTION_MODEL"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one uvicorn worker process: the database and suggestion model come from the environment.
+
+    Every worker opens its own store. Sessions, versions and the per-coder row locks live in the
+    database, so requests of one user may land on any worker.
+    """
+    store = Store.open(os.environ[DATABASE_ENV])
+    return create_app(store, suggestion_model=os.environ.get(SUGGESTIONS_ENV) or None)
 
 
 def create_app(store: Store, *, suggestion_model: str | None = DEFAULT_MODEL) -> FastAPI:
