@@ -133,10 +133,13 @@ def test_keyboard_coding_and_suggestions(browser, server, shots) -> None:
 
 
 def test_mouse_span_selection_codes_a_span(browser, server, shots) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page = signed_in(browser, server, "bob")
     page.goto("/p/1/incidents?offset=10")
     page.click("table.incidents tbody tr:first-child a")
     page.wait_for_selector("[data-testid=suggestions] li:has-text('Loading')", state="detached")
+    page.wait_for_load_state("networkidle")  # no re-render of the text may replace its nodes mid-drag
     # Where characters 4 and 24 of the text are on screen: drag the mouse between them.
     box = page.evaluate(
         """() => {
@@ -155,11 +158,17 @@ def test_mouse_span_selection_codes_a_span(browser, server, shots) -> None:
           return {start: at(8), end: at(23), text: root.textContent.slice(8, 24)};
         }"""
     )
-    page.mouse.move(*box["start"])
-    page.mouse.down()
-    page.mouse.move(*box["end"], steps=8)
-    page.mouse.up()
-    page.wait_for_selector(".codebook-head p:has-text('selected span')")
+    for attempt in range(3):  # a drag on a loaded machine can miss; a person would simply drag again
+        page.mouse.move(*box["start"])
+        page.mouse.down()
+        page.mouse.move(*box["end"], steps=8)
+        page.mouse.up()
+        try:
+            page.wait_for_selector(".codebook-head p:has-text('selected span')", timeout=5000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
     page.click("#codebook section[data-dimension=valence] .dim-title")
     page.click("#codebook button[data-code=mixed]")
     page.wait_for_selector(".incident-text .mark.mine")
