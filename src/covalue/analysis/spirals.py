@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -166,6 +166,27 @@ RATE_COLUMNS = ("groups", "recovered", "rate", "ci_low", "ci_high")
 _INDEX_COLUMNS = ("primary_index", "recovered_index", "steps_to_recovery")
 #: Text columns that are None when missing.
 _TEXT_COLUMNS = ("provider", "first_item", "last_item", "primary_item", "recovered_item", "final_valence")
+
+
+#: Group keys in the order they are preferred: threads say more than customers when they repeat.
+GROUP_KEYS: tuple[GroupBy, ...] = ("thread_id", "customer_id")
+
+
+def default_group_key(frame: pd.DataFrame) -> GroupBy | None:
+    """Thread when any thread has two incidents, else customer; None when neither repeats.
+
+    The report and the web dashboards both group by this rule, so they show the same spirals.
+    """
+    for key in GROUP_KEYS:
+        if len(frame) and (frame[key].dropna().value_counts() >= 2).any():
+            return key
+    return None
+
+
+def config_for(frame: pd.DataFrame, base: SpiralConfig = VCD) -> SpiralConfig:
+    """``base`` analysing customer turns only when the frame knows who spoke (support threads)."""
+    has_roles = "role" in frame.columns and len(frame) > 0 and bool(frame["role"].notna().any())
+    return replace(base, role_column="role") if has_roles else base
 
 
 # ============================================================================================

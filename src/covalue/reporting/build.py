@@ -368,14 +368,6 @@ def _relations(built: BuiltReport, inputs: ReportInputs) -> Section:
     return Section("relations", "How codes go together", None, blocks)
 
 
-def _spiral_key(frame: pd.DataFrame) -> str | None:
-    """Group incidents by thread when the data has threads, else by customer; None if neither repeats."""
-    for key in ("thread_id", "customer_id"):
-        if (frame[key].dropna().value_counts() >= 2).any():
-            return key
-    return None
-
-
 def _spiral_cards(summary: spirals.SpiralSummary) -> list[tuple[str, str]]:
     low, high = summary.share_of_losses_ci
     r_low, r_high = summary.recovery_ci
@@ -391,11 +383,10 @@ def _spiral_cards(summary: spirals.SpiralSummary) -> list[tuple[str, str]]:
 
 def _spirals(built: BuiltReport, inputs: ReportInputs) -> Section | None:
     frame = inputs.frame
-    key = _spiral_key(frame)
+    key = spirals.default_group_key(frame)
     if key is None:
         return None
-    has_roles = frame["role"].notna().any()
-    config = spirals.SpiralConfig(role_column="role") if has_roles else spirals.SpiralConfig()
+    config = spirals.config_for(frame)
     found = spirals.detect_spirals(frame, inputs.codebook, by=key, config=config)
     if found.empty:
         return None

@@ -20,8 +20,7 @@ from covalue.analysis import spirals, views
 from covalue.framework.codebook import Codebook
 from covalue.web.dashboards import Cell, code_name
 
-#: Group keys, in the order the page prefers them (threads say more than customers when they repeat).
-GROUP_KEYS = ("thread_id", "customer_id")
+GROUP_KEYS = spirals.GROUP_KEYS
 #: ``is=…`` selections of groups; "escalating" counts escalating spirals, as ``spiral_summary`` does.
 KINDS: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
     "all": lambda found: pd.Series(True, index=found.index),
@@ -46,29 +45,17 @@ def unit_name(key: str) -> str:
 
 
 def group_key(data: pd.DataFrame, asked: str | None = None) -> str | None:
-    """The asked key, else thread when any thread has two incidents, else customer; None when neither repeats.
-
-    Same rule as the report (``covalue.reporting.build``), so the page and the report group alike.
-    """
+    """The asked key, else the report's rule (``analysis.spirals.default_group_key``)."""
     if asked:
         if asked not in GROUP_KEYS:
             raise ValueError(f"group by one of {', '.join(GROUP_KEYS)}, not {asked!r}")
         return asked
-    for key in GROUP_KEYS:
-        if len(data) and (data[key].dropna().value_counts() >= 2).any():
-            return key
-    return None
-
-
-def config_for(data: pd.DataFrame) -> spirals.SpiralConfig:
-    """Support threads with speaker roles analyse customer turns only (provider turns inform recovery)."""
-    has_roles = len(data) > 0 and bool(data["role"].notna().any())
-    return spirals.SpiralConfig(role_column="role") if has_roles else spirals.SpiralConfig()
+    return spirals.default_group_key(data)
 
 
 def detect(data: pd.DataFrame, codebook: Codebook, key: str) -> pd.DataFrame:
     """One row per analysed group (``analysis.spirals.detect_spirals``)."""
-    return spirals.detect_spirals(data, codebook, by=key, config=config_for(data))
+    return spirals.detect_spirals(data, codebook, by=key, config=spirals.config_for(data))
 
 
 def supported(codebook: Codebook) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from covalue.analysis import spirals
 from covalue.framework.codebook import Codebook
 from covalue.model.incident import Incident
 from covalue.web import dashboards, sequences
@@ -159,7 +160,7 @@ def spirals_context(web: WebStore, member: Member, coder: str | None, by: str | 
         found = sequences.detect(data, codebook, key)
         unit = sequences.unit_name(key)
         context["tables"] = sequences.spiral_tables(found, codebook, unit) if len(found) else None
-        context["role_column"] = sequences.config_for(data).role_column
+        context["role_column"] = spirals.config_for(data).role_column
     return context
 
 
