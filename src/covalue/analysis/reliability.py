@@ -942,3 +942,24 @@ def span_agreement(
     total = sum(per_code.values(), SpanCounts())
     mean = float(np.mean(jaccards)) if jaccards else math.nan
     return SpanAgreement(min_overlap, total, per_code, mean)
+
+
+def training_overlap_warning(trained: Mapping[str, frozenset[str]], compared: Iterable[str]) -> str | None:
+    """A caution when a machine coder is compared on incidents its model was trained on, else None.
+
+    Agreement there measures how well the model fits its own training labels, not its accuracy on new
+    incidents; a reader of the agreement table must be told.
+    """
+    items = set(compared)
+    overlap = {name: len(ids & items) for name, ids in trained.items() if ids & items}
+    if not overlap:
+        return None
+    parts = ", ".join(
+        f"{count:,} of the {len(items):,} compared incidents were in the training data of {name!r}"
+        for name, count in overlap.items()
+    )
+    return (
+        f"Caution: {parts}. On those incidents agreement shows how well the model fits its own training labels, "
+        "not how accurately it codes new incidents; judge accuracy on incidents it was not trained on "
+        "(covalue evaluate, or the cross-validated figures in docs/coder.md)."
+    )

@@ -7,12 +7,14 @@ an adjudicated ``consensus`` coder first, then every other human coder.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from covalue.coding.supervised import SupervisedCoder
+from covalue.coding.supervised import SupervisedCoder, read_training_ids
 from covalue.errors import CovalueError
+from covalue.model.incident import Coder
 from covalue.model.labels import LabelRow
 from covalue.store.repository import ProjectInfo, Store
 
@@ -83,3 +85,18 @@ def model_path(name_or_path: str | Path) -> Path:
 def load_model(name_or_path: str | Path) -> SupervisedCoder:
     """A trained model: a bundled one by name (``fast``, ``accurate``) or a folder."""
     return SupervisedCoder.load(model_path(name_or_path))
+
+
+def training_ids_of(coder: Coder) -> frozenset[str] | None:
+    """Ids a machine coder's model was trained on, when its model is a saved supervised model here."""
+    if coder.kind != "machine" or not coder.model or coder.model.startswith(("llm:", "keywords", "similarity")):
+        return None
+    try:
+        return read_training_ids(model_path(coder.model.removeprefix("supervised:")))
+    except (OSError, ValueError):
+        return None
+
+
+def trained_ids(coders: Iterable[Coder]) -> dict[str, frozenset[str]]:
+    """Coder name → training ids, for the machine coders whose models recorded them."""
+    return {c.name: ids for c in coders if (ids := training_ids_of(c)) is not None}

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from covalue import __version__
 from covalue.analysis import figures, spirals, views
 from covalue.analysis.recommend import destructive_mask, flat_recommendations, rank_reasons
-from covalue.analysis.reliability import Agreement, ReliabilityReport
+from covalue.analysis.reliability import Agreement, ReliabilityReport, training_overlap_warning
 from covalue.fileio import atomic_path
 from covalue.framework.codebook import Codebook
 from covalue.framework.recommendations import RecommendationSet, citations
@@ -477,29 +477,8 @@ def _reliability_row(name: str, level: str | None, agreement: Agreement) -> dict
     return row
 
 
-def training_overlap(inputs: ReportInputs) -> dict[str, int]:
-    """Per machine coder, how many of the compared incidents its model was trained on."""
-    return {
-        name: len(ids & inputs.reliability_items)
-        for name, ids in inputs.training_ids.items()
-        if ids & inputs.reliability_items
-    }
-
-
 def _overlap_warning(inputs: ReportInputs) -> str | None:
-    overlap = training_overlap(inputs)
-    if not overlap:
-        return None
-    n = len(inputs.reliability_items)
-    parts = ", ".join(
-        f"{count:,} of the {n:,} compared incidents were in the training data of {name!r}"
-        for name, count in overlap.items()
-    )
-    return (
-        f"Caution: {parts}. On those incidents agreement shows how well the model fits its own training labels, "
-        "not how accurately it codes new incidents; judge accuracy on incidents it was not trained on "
-        "(covalue evaluate, or the cross-validated figures in docs/coder.md)."
-    )
+    return training_overlap_warning(inputs.training_ids, inputs.reliability_items)
 
 
 def _reliability(built: BuiltReport, inputs: ReportInputs) -> Section | None:

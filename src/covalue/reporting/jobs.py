@@ -14,6 +14,7 @@ from pathlib import Path
 
 from covalue.analysis.frame import frame_from_store
 from covalue.analysis.reliability import ReliabilityReport, reliability_from_rows, rows_from_store
+from covalue.coding.training import trained_ids
 from covalue.errors import CovalueError
 from covalue.framework.codebook import Codebook
 from covalue.framework.recommendations import bundled_recommendations
@@ -71,28 +72,16 @@ def project_reliability(
     *,
     bootstrap: int = 1000,
     seed: int = 0,
-) -> ReliabilityReport | None:
-    """Reliability of ``coders`` on the incidents all of them coded; None when they share none."""
+) -> tuple[ReliabilityReport | None, frozenset[str]]:
+    """Reliability of ``coders`` on the incidents all of them coded, and those incidents (None, empty: none)."""
     if len(coders) < 2:
-        return None
+        return None, frozenset()
     rows = rows_from_store(store, project, codebook_pk, coders)
     rows = {name: r for name, r in rows.items() if r}
-    if len(rows) < 2 or not set.intersection(*(set(r) for r in rows.values())):
-        return None
-    return reliability_from_rows(rows, codebook, bootstrap=bootstrap, seed=seed)
-
-
-def training_ids_of(coder: Coder) -> frozenset[str] | None:
-    """Ids a machine coder's model was trained on, when its model is a saved supervised model here."""
-    if coder.kind != "machine" or not coder.model or coder.model.startswith(("llm:", "keywords", "similarity")):
-        return None
-    from covalue.coding.supervised import read_training_ids
-    from covalue.coding.training import model_path
-
-    try:
-        return read_training_ids(model_path(coder.model.removeprefix("supervised:")))
-    except (OSError, ValueError):
-        return None
+    compared = frozenset(set.intersection(*(set(r) for r in rows.values()))) if len(rows) >= 2 else frozenset()
+    if not compared:
+        return None, frozenset()
+    return reliability_from_rows(rows, codebook, bootstrap=bootstrap, seed=seed), compared
 
 
 def project_report(
@@ -111,15 +100,11 @@ def project_report(
     coders = store.coders(project)
     chosen = choose_coder(coders, coder)
     others = list(compare) if compare is not None else [c.name for c in coders if c.name != chosen.name]
-    reliability = project_reliability(
+    reliability, compared = project_reliability(
         store, project, codebook_pk, codebook, [chosen.name, *others], bootstrap=bootstrap, seed=seed
     )
-    by_name = {c.name: c for c in coders}
-    trained = {
-        name: ids
-        for name in (reliability.coders if reliability is not None else ())
-        if name in by_name and (ids := training_ids_of(by_name[name])) is not None
-    }
+    compared_coders = set(reliability.coders) if reliability is not None else set()
+    trained = trained_ids(c for c in coders if c.name in compared_coders)
     with_text = store.count_incidents(project) <= TEXT_IN_FRAME_LIMIT
     frame = frame_from_store(store, project, chosen.name, codebook, codebook_pk=codebook_pk, with_text=with_text)
     if frame.empty:
@@ -130,23 +115,13 @@ def project_report(
         project=project.name,
         coder=chosen,
         reliability=reliability,
-        reliability_items=_compared_items(store, project, codebook_pk, reliability),
+        reliability_items=compared,
         training_ids=trained,
         recommendations=bundled_recommendations(codebook),
         text_of=None if with_text else _texts_from(store, project),
         seed=seed,
     )
     return write_report(build_report(inputs), out_dir)
-
-
-def _compared_items(
-    store: Store, project: ProjectInfo, codebook_pk: int, report: ReliabilityReport | None
-) -> frozenset[str]:
-    """The incidents a reliability report compared (every coder coded them)."""
-    if report is None:
-        return frozenset()
-    rows = rows_from_store(store, project, codebook_pk, list(report.coders))
-    return frozenset(set.intersection(*(set(r) for r in rows.values())))
 
 
 def _texts_from(store: Store, project: ProjectInfo) -> Callable[[Sequence[str]], Mapping[str, str]]:

@@ -24,6 +24,7 @@ from covalue.analysis.reliability import (
     disagreements,
     reliability_from_rows,
     rows_from_store,
+    training_overlap_warning,
 )
 from covalue.errors import CovalueError
 from covalue.framework.codebook import Codebook
@@ -156,22 +157,11 @@ def _selection(web: WebStore, member: Member, asked: list[str]) -> dict[str, Any
 
 def training_warning(web: WebStore, member: Member, rows: dict[str, dict[str, LabelRow]]) -> str | None:
     """Says so when a machine coder is compared on incidents its model was trained on (fit, not accuracy)."""
-    from covalue.reporting.jobs import training_ids_of
+    from covalue.coding.training import trained_ids
 
     compared = set.intersection(*(set(r) for r in rows.values())) if rows else set()
-    by_name = {c.name: c for c in web.store.coders(member.project)}
-    parts = []
-    for name in rows:
-        ids = training_ids_of(by_name[name]) if name in by_name else None
-        overlap = len(ids & compared) if ids else 0
-        if overlap:
-            parts.append(f"{overlap:,} of the {len(compared):,} compared incidents were in the training data of {name}")
-    if not parts:
-        return None
-    return (
-        "; ".join(parts) + ". On those incidents agreement shows how well the model fits its training labels, "
-        "not how accurately it codes new incidents."
-    )
+    trained = trained_ids(c for c in web.store.coders(member.project) if c.name in rows)
+    return training_overlap_warning(trained, compared)
 
 
 def reliability_context(web: WebStore, member: Member, asked: list[str]) -> dict[str, Any]:
