@@ -21,8 +21,9 @@ from pathlib import Path
 
 from covalue.coding.base import IncidentCoder, IncidentCoding, coder_info
 from covalue.fileio import atomic_path, evidence_path
+from covalue.ingest.importer import mapped_incidents
 from covalue.ingest.mapping import ColumnMapping, RecordMapper
-from covalue.ingest.readers import RecordProblem, open_reader
+from covalue.ingest.readers import open_reader
 from covalue.model.incident import Incident
 from covalue.model.labels import ID_COLUMN, format_label_value
 from covalue.store.repository import ProjectInfo, Store
@@ -71,7 +72,7 @@ def code_file(
         ):
             writer = csv.writer(table)
             writer.writerow([ID_COLUMN, *dimensions])
-            batches = _batches(_incidents(reader, mapper), batch_size)
+            batches = _batches(mapped_incidents(reader, mapper), batch_size)
             for batch, codings in predict_batches(coder, batches, workers):
                 for incident, coding in zip(batch, _align(batch, codings), strict=True):
                     if coding is None:
@@ -157,14 +158,6 @@ def code_project(
             progress(report.incidents)
     report.seconds = time.perf_counter() - started
     return report
-
-
-def _incidents(reader, mapper: RecordMapper) -> Iterator[Incident]:
-    for record in reader:
-        item = record if isinstance(record, RecordProblem) else mapper.map(record)
-        if isinstance(item, RecordProblem):
-            raise item.to_error()
-        yield item
 
 
 def _batches(items: Iterator[Incident], size: int, limit: int | None = None) -> Iterator[list[Incident]]:

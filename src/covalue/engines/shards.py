@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from covalue.errors import CovalueError, InputError
+from covalue.ingest.importer import mapped_incidents
 from covalue.ingest.mapping import ColumnMapping, RecordMapper
 from covalue.ingest.readers import EXTENSIONS, ParquetReader, RawRecord, RecordProblem, detect_format, open_reader
 from covalue.model.incident import Incident
@@ -170,11 +171,7 @@ def read_partition(partition: Partition, columns: dict[str, str] | None = None) 
         opened = open_reader(path, partition.format)
     with opened:
         mapper = RecordMapper(ColumnMapping.detect(opened.columns, str(path), **(columns or {})))
-        for record in opened:
-            item = record if isinstance(record, RecordProblem) else mapper.map(record)
-            if isinstance(item, RecordProblem):
-                raise item.to_error()
-            yield item
+        yield from mapped_incidents(opened, mapper)
 
 
 # --------------------------------------------------------------------------------------------

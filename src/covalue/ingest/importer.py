@@ -9,7 +9,7 @@ as it was. With ``skip_bad`` bad rows are left out instead and listed in the imp
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -129,12 +129,18 @@ def import_incidents(
 def iter_file_incidents(path: str | Path, *, columns: dict[str, str] | None = None) -> Iterator[Incident]:
     """Stream the incidents of a file without storing them; the first bad row raises InputError."""
     with open_reader(path) as reader:
-        mapper = RecordMapper(ColumnMapping.detect(reader.columns, str(path), **(columns or {})))
-        for record in reader:
-            item = record if isinstance(record, RecordProblem) else mapper.map(record)
-            if isinstance(item, RecordProblem):
-                raise item.to_error()
-            yield item
+        yield from mapped_incidents(
+            reader, RecordMapper(ColumnMapping.detect(reader.columns, str(path), **(columns or {})))
+        )
+
+
+def mapped_incidents(reader: Iterable[Any], mapper: RecordMapper) -> Iterator[Incident]:
+    """The incidents of an open reader's records; the first bad row raises InputError (nothing is skipped)."""
+    for record in reader:
+        item = record if isinstance(record, RecordProblem) else mapper.map(record)
+        if isinstance(item, RecordProblem):
+            raise item.to_error()
+        yield item
 
 
 def skip_or_raise(report: SkipReport, problem: RecordProblem, skip_bad: bool) -> None:
