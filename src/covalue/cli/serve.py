@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
 
 import typer
 
@@ -83,27 +85,37 @@ def _read_password(password_stdin: bool) -> str:
     return password
 
 
+PasswordStdinOption = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
+]
+
+
+@contextmanager
+def _accounts(db: str | None, *, create: bool = False) -> Iterator[Any]:
+    """The web accounts of a database; a rejected name or password becomes a CLI error."""
+    from covalue.web.repository import WebStore
+
+    store = Store.open(db, create=create)
+    try:
+        yield WebStore(store)
+    except ValueError as exc:
+        raise CovalueError(str(exc)) from None
+    finally:
+        store.close()
+
+
 @user_app.command("add")
 @handle_errors
 def add_user(
     name: Annotated[str, typer.Argument(help="User name (letters, digits, . _ -).")],
     admin: Annotated[bool, typer.Option("--admin", help="Site admin: may create projects and users.")] = False,
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
-    ] = False,
+    password_stdin: PasswordStdinOption = False,
     db: DbOption = None,
 ) -> None:
     """Create a user of the web workbench (the first one should be an --admin)."""
-    from covalue.web.repository import WebStore
-
     password = _read_password(password_stdin)
-    store = Store.open(db, create=True)
-    try:
-        user = WebStore(store).create_user(name, password, is_admin=admin)
-    except ValueError as exc:
-        raise CovalueError(str(exc)) from None
-    finally:
-        store.close()
+    with _accounts(db, create=True) as accounts:
+        user = accounts.create_user(name, password, is_admin=admin)
     console.print(f"Created {'admin ' if user.is_admin else ''}user {user.name!r}.", highlight=False)
 
 
@@ -111,22 +123,13 @@ def add_user(
 @handle_errors
 def set_password(
     name: Annotated[str, typer.Argument(help="User name.")],
-    password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
-    ] = False,
+    password_stdin: PasswordStdinOption = False,
     db: DbOption = None,
 ) -> None:
     """Set a user's password (signs them out everywhere)."""
-    from covalue.web.repository import WebStore
-
     password = _read_password(password_stdin)
-    store = Store.open(db)
-    try:
-        WebStore(store).set_password(name, password)
-    except ValueError as exc:
-        raise CovalueError(str(exc)) from None
-    finally:
-        store.close()
+    with _accounts(db) as accounts:
+        accounts.set_password(name, password)
     console.print(f"Password of {name!r} changed.", highlight=False)
 
 
@@ -134,11 +137,6 @@ def set_password(
 @handle_errors
 def list_users(db: DbOption = None) -> None:
     """List the workbench's users."""
-    from covalue.web.repository import WebStore
-
-    store = Store.open(db)
-    try:
-        for user in WebStore(store).users():
+    with _accounts(db) as accounts:
+        for user in accounts.users():
             console.print(f"{user.name}{'  (admin)' if user.is_admin else ''}", highlight=False)
-    finally:
-        store.close()
