@@ -80,3 +80,18 @@ def test_two_worker_processes_share_sessions_and_saves(postgres_url: str) -> Non
 def test_workers_need_postgresql(tmp_path) -> None:
     result = CliRunner().invoke(app, ["serve", "--db", str(tmp_path / "one.db"), "--workers", "2"])
     assert result.exit_code == 1 and "needs PostgreSQL" in result.output
+
+
+def test_user_commands_create_list_and_reject_bad_passwords(tmp_path) -> None:
+    db = str(tmp_path / "accounts.db")
+    runner = CliRunner()
+    made = runner.invoke(app, ["user", "add", "ann", "--admin", "--password-stdin", "--db", db], input=f"{PASSWORD}\n")
+    assert made.exit_code == 0 and "Created admin user 'ann'" in made.output
+    short = runner.invoke(app, ["user", "add", "ben", "--password-stdin", "--db", db], input="x\n")
+    assert short.exit_code == 1 and "at least 8 characters" in short.output
+    changed = runner.invoke(
+        app, ["user", "password", "ann", "--password-stdin", "--db", db], input="another long one\n"
+    )
+    assert changed.exit_code == 0 and "Password of 'ann' changed" in changed.output
+    listed = runner.invoke(app, ["user", "list", "--db", db])
+    assert listed.exit_code == 0 and listed.output.split() == ["ann", "(admin)"]
